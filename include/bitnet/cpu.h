@@ -1,0 +1,42 @@
+// CPU feature detection and the instruction-set level kernels dispatch on.
+//
+// The level is chosen once, from cpuid, at the first call to active_isa(). The environment
+// variable BITNET_ISA=scalar|avx2|avx512 forces a lower level (for tests and comparisons);
+// asking for a level the CPU lacks is an error, never a silent fallback.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace bitnet {
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+struct CpuFeatures {
+    bool sse42 = false;
+    bool avx = false;
+    bool avx2 = false;
+    bool fma = false;
+    bool f16c = false;
+    bool avx512f = false;
+    bool avx512bw = false;
+    bool avx512vl = false;
+    bool avx512vnni = false;
+    bool avx_vnni = false;
+    bool amx_int8 = false;
+    std::string brand;
+};
+
+const CpuFeatures& cpu_features();
+
+// Highest level the CPU (and OS) supports: Avx2 needs AVX2+FMA+F16C, Avx512 needs F/BW/VL.
+Isa best_isa();
+
+// The level in force: BITNET_ISA if set, else best_isa(). Throws Error for a bad or
+// unsupported override.
+Isa active_isa();
+
+std::string_view isa_name(Isa isa);
+Isa parse_isa(std::string_view name);  // throws Error naming the accepted values
+
+}  // namespace bitnet

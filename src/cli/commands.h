@@ -1,0 +1,12 @@
+// Subcommands of the `bitnet` executable. Each registers its options on the app and runs
+// when selected; errors propagate as bitnet::Error to main(), which prints one line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace bitnet::cli {
+
+void register_inspect(CLI::App& app);
+void register_synth(CLI::App& app);
+
+}  // namespace bitnet::cli

@@ -1,0 +1,53 @@
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include <fmt/core.h>
+
+#include "bitnet/error.h"
+#include "cli/commands.h"
+#include "core/atomic_file.h"
+
+namespace {
+
+// Ctrl-C or a kill while a file is being written must leave no temporary file behind.
+void on_fatal_signal(int sig) {
+    bitnet::remove_pending_temp_files();
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGINT, on_fatal_signal);
+    std::signal(SIGTERM, on_fatal_signal);
+    std::signal(SIGHUP, on_fatal_signal);
+
+    CLI::App app{"bitnet: inference for 1.58-bit BitNet models and GGUF tools"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "bitnet 0.1.0");
+    bitnet::cli::register_inspect(app);
+    bitnet::cli::register_synth(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "error: {} (see --help)\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        fmt::print(stderr, "error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -31,7 +31,7 @@ uint64_t xgetbv0() {
 
 CpuFeatures detect() {
     CpuFeatures f;
-    const unsigned max_leaf = __get_cpuid_max(0, nullptr);
+    const auto max_leaf = static_cast<unsigned>(__get_cpuid_max(0, nullptr));
     if (max_leaf < 1) return f;
     const Regs l1 = cpuid(1, 0);
     f.sse42 = bit(l1.c, 20);
@@ -54,7 +54,7 @@ CpuFeatures detect() {
         const Regs l71 = cpuid(7, 1);
         f.avx_vnni = bit(l71.a, 4) && os_ymm;
     }
-    if (__get_cpuid_max(0x80000000u, nullptr) >= 0x80000004u) {
+    if (static_cast<unsigned>(__get_cpuid_max(0x80000000u, nullptr)) >= 0x80000004u) {
         std::array<char, 49> brand{};
         for (unsigned i = 0; i < 3; ++i) {
             const Regs r = cpuid(0x80000002u + i, 0);

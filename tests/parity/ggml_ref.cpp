@@ -55,6 +55,21 @@ GgmlRef::GgmlRef() {
     bind(gguf_get_tensor_type, sym("gguf_get_tensor_type"));
     bind(gguf_get_tensor_offset, sym("gguf_get_tensor_offset"));
     bind(gguf_get_tensor_size, sym("gguf_get_tensor_size"));
+    bind(quantize_init, sym("ggml_quantize_init"));
+    bind(quantize_row_q8_K_ref, sym("quantize_row_q8_K_ref"));
+}
+
+// ggml's own spelling ("q8_0", "q8_K", "iq2_s") is what its symbols use.
+static std::string ggml_name(const GgmlRef& g, int type) { return g.type_name(type); }
+
+GgmlRef::QuantizeFn GgmlRef::quantizer(int type) const {
+    return reinterpret_cast<QuantizeFn>(dlsym(handle, ("quantize_" + ggml_name(*this, type)).c_str()));
+}
+
+GgmlRef::DequantizeFn GgmlRef::dequantizer(int type) const {
+    if (type == 0) return nullptr;
+    return reinterpret_cast<DequantizeFn>(
+        dlsym(handle, ("dequantize_row_" + ggml_name(*this, type)).c_str()));
 }
 
 }  // namespace bitnet::test

@@ -50,6 +50,16 @@ public:
     size_t (*gguf_get_tensor_offset)(const void* ctx, int64_t id) = nullptr;
     size_t (*gguf_get_tensor_size)(const void* ctx, int64_t id) = nullptr;
 
+    // ggml-quants.h
+    using QuantizeFn = size_t (*)(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                                  const float* imatrix);
+    using DequantizeFn = void (*)(const void* src, float* dst, int64_t k);
+    void (*quantize_init)(int type) = nullptr;
+    void (*quantize_row_q8_K_ref)(const float* src, void* dst, int64_t k) = nullptr;
+    // The quantizer / row dequantizer ggml exports for a type id, or nullptr.
+    QuantizeFn quantizer(int type) const;
+    DequantizeFn dequantizer(int type) const;
+
     void* handle = nullptr;
 
 private:

@@ -8,5 +8,6 @@ namespace bitnet::cli {
 
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace bitnet::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "bitnet 0.1.0");
     bitnet::cli::register_inspect(app);
     bitnet::cli::register_synth(app);
+    bitnet::cli::register_quantize(app);
 
     try {
         app.parse(argc, argv);

@@ -7,7 +7,8 @@
 
 #include "bitnet/error.h"
 #include "bitnet/gguf.h"
-#include "core/fp16.h"
+#include "bitnet/convert.h"
+#include "bitnet/quant.h"
 
 namespace bitnet {
 
@@ -28,25 +29,17 @@ private:
     std::mt19937_64 rng_;
 };
 
-std::vector<uint8_t> encode_floats(const std::vector<float>& v, GgmlType type) {
-    std::vector<uint8_t> out;
-    switch (type) {
-        case GgmlType::F32:
-            out.resize(v.size() * 4);
-            std::memcpy(out.data(), v.data(), out.size());
-            return out;
-        case GgmlType::F16:
-        case GgmlType::BF16: {
-            out.resize(v.size() * 2);
-            for (size_t i = 0; i < v.size(); ++i) {
-                const uint16_t h = type == GgmlType::F16 ? fp32_to_fp16(v[i]) : fp32_to_bf16(v[i]);
-                std::memcpy(out.data() + 2 * i, &h, 2);
-            }
-            return out;
-        }
-        default:
-            throw NotSupported("synthetic weights of type " + std::string(type_name(type)));
+// Encodes n values (rows of row_length) as `type` with the library's quantizers.
+std::vector<uint8_t> encode_floats(const std::vector<float>& v, int64_t row_length, GgmlType type) {
+    const auto n = static_cast<int64_t>(v.size());
+    const auto bytes = tensor_bytes(type, row_length, n);
+    if (!bytes) {
+        throw Error("rows of " + std::to_string(row_length) + " do not fit " +
+                    std::string(type_name(type)) + " blocks");
     }
+    std::vector<uint8_t> out(*bytes);
+    quantize_tensor(type, v.data(), n / row_length, row_length, out);
+    return out;
 }
 
 void validate(const SynthOptions& o) {
@@ -83,7 +76,7 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
     m.set("general.description",
           std::string("synthetic model with RANDOM weights written by bitnet synth; its output is "
                       "meaningless"));
-    m.set<uint32_t>("general.file_type", 1);
+    m.set<uint32_t>("general.file_type", file_type_for(o.weight_type));
     m.set<uint32_t>(a + ".context_length", static_cast<uint32_t>(o.n_ctx));
     m.set<uint32_t>(a + ".embedding_length", static_cast<uint32_t>(o.n_embd));
     m.set<uint32_t>(a + ".block_count", static_cast<uint32_t>(o.n_layer));
@@ -117,10 +110,11 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
                    float offset) {
         int64_t n = 1;
         for (int64_t d : ne) n *= d;
-        w.add_tensor(name, type, ne, [&g, n, type, scale, offset](ByteSink& sink) {
+        const int64_t row = ne[0];
+        w.add_tensor(name, type, ne, [&g, n, row, type, scale, offset](ByteSink& sink) {
             std::vector<float> v(static_cast<size_t>(n));
             for (float& x : v) x = offset + scale * g.next();
-            const std::vector<uint8_t> bytes = encode_floats(v, type);
+            const std::vector<uint8_t> bytes = encode_floats(v, row, type);
             sink.write(bytes.data(), bytes.size());
         });
     };

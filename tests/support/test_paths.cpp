@@ -74,6 +74,29 @@ void write_file(const fs::path& p, const std::string& bytes) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+int spawn_cli(const std::vector<std::string>& args) {
+    std::vector<std::string> argv_s = {BITNET_CLI_PATH};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& s : argv_s) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) ADD_FAILURE() << "cannot start " << argv[0];
+    return pid;
+}
+
+int wait_cli(int pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
 RunResult run_cli(const std::vector<std::string>& args) {
     TempDir tmp;
     const fs::path out_path = tmp / "stdout";

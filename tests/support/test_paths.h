@@ -40,6 +40,10 @@ struct RunResult {
 
 // Runs the bitnet CLI with arguments (no shell), capturing stdout and stderr.
 RunResult run_cli(const std::vector<std::string>& args);
+// Starts the CLI without waiting (output discarded); returns its pid.
+int spawn_cli(const std::vector<std::string>& args);
+// Waits for a pid from spawn_cli; returns the raw wait status.
+int wait_cli(int pid);
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& bytes);

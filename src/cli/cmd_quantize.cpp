@@ -1,0 +1,84 @@
+// `bitnet quantize IN.gguf OUT.gguf --type T`: convert a model's weight matrices.
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include "bitnet/convert.h"
+#include "bitnet/error.h"
+#include "cli/commands.h"
+
+namespace bitnet::cli {
+
+namespace {
+
+const char* const kTargets[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "tq1_0", "tq2_0", "iq2_s", "i2_s"};
+
+GgmlType parse_target(const std::string& name, const char* option) {
+    for (const char* t : kTargets) {
+        if (name == t) return *type_from_name(name);
+    }
+    std::string list;
+    for (const char* t : kTargets) list += (list.empty() ? "" : ", ") + std::string(t);
+    throw Error(std::string(option) + " '" + name + "' is not one of " + list);
+}
+
+std::string mib(uint64_t bytes) { return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / 1048576.0); }
+
+I2sLayout parse_i2s_layout(const std::string& name) {
+    if (name == "auto") return I2sLayout::Auto;
+    if (name == "x86") return I2sLayout::X86;
+    if (name == "arm") return I2sLayout::Arm;
+    throw Error("--i2s-layout '" + name + "' is not one of auto, x86, arm");
+}
+
+}  // namespace
+
+void register_quantize(CLI::App& app) {
+    auto* cmd = app.add_subcommand("quantize", "Convert a model's weight matrices to another type");
+    struct Args {
+        std::string in, out, type, embd, output, fallback, layout = "auto";
+        int threads = 1;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("input", a->in, "Input GGUF")->required();
+    cmd->add_option("output", a->out, "Output GGUF (written atomically)")->required();
+    cmd->add_option("--type", a->type, "f32 f16 bf16 q8_0 q4_0 tq1_0 tq2_0 iq2_s i2_s")->required();
+    cmd->add_option("--embd-type", a->embd, "Type for token_embd.weight (default: unchanged)");
+    cmd->add_option("--output-type", a->output, "Type for output.weight (default: unchanged)");
+    cmd->add_option("--fallback", a->fallback, "Type for tensors whose rows do not fit --type");
+    cmd->add_option("--i2s-layout", a->layout, "I2_S packing: auto, x86 or arm")->capture_default_str();
+    cmd->add_option("-t,--threads", a->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+    cmd->callback([a] {
+        ConvertOptions o;
+        o.type = parse_target(a->type, "--type");
+        if (!a->embd.empty()) o.embd_type = parse_target(a->embd, "--embd-type");
+        if (!a->output.empty()) o.output_type = parse_target(a->output, "--output-type");
+        if (!a->fallback.empty()) o.fallback = parse_target(a->fallback, "--fallback");
+        o.i2s_layout = parse_i2s_layout(a->layout);
+        o.threads = a->threads;
+        const bool tty = ::isatty(STDERR_FILENO) != 0;
+        auto progress = [tty](size_t done, size_t total, const std::string& name) {
+            if (!tty) return;
+            fmt::print(stderr, "\r\033[K[{}/{}] {}", done, total, name);
+            if (done == total) fmt::print(stderr, "\r\033[K");
+        };
+        const ConvertReport r = convert_model(a->in, a->out, o, progress);
+        uint64_t elements = 0, before = 0, after = 0;
+        for (const ConvertedTensor& t : r.tensors) {
+            elements += t.elements;
+            before += t.bytes_before;
+            after += t.bytes_after;
+        }
+        const auto bpw = [&](uint64_t b) {
+            return elements == 0 ? 0.0 : 8.0 * static_cast<double>(b) / static_cast<double>(elements);
+        };
+        fmt::print(stderr, "converted {} of {} tensors to {} in {:.2f} s ({} threads)\n", r.converted,
+                   r.tensors.size(), type_name(o.type), r.seconds, o.threads);
+        fmt::print(stderr, "tensor data: {} -> {} ({:.4f} -> {:.4f} bits per weight)\n", mib(before), mib(after),
+                   bpw(before), bpw(after));
+        fmt::print(stderr, "file:        {} -> {}, wrote {}\n", mib(r.file_bytes_before), mib(r.file_bytes_after),
+                   a->out);
+    });
+}
+
+}  // namespace bitnet::cli

@@ -1,0 +1,146 @@
+#include "bitnet/convert.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "bitnet/error.h"
+#include "bitnet/gguf.h"
+
+namespace bitnet {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The type a tensor should have after conversion, before checking that it fits.
+GgmlType wanted_type(const GgufTensorInfo& t, const ConvertOptions& o) {
+    if (t.name == "token_embd.weight") return o.embd_type.value_or(t.type);
+    if (t.name == "output.weight") return o.output_type.value_or(t.type);
+    if (t.n_dims == 2 && ends_with(t.name, ".weight")) return o.type;
+    return t.type;
+}
+
+bool fits(GgmlType type, const GgufTensorInfo& t, I2sLayout layout) {
+    if (type != GgmlType::I2_S) return t.ne[0] % type_info(type).block_size == 0;
+    try {
+        resolve_i2s_layout(layout, t.n_elements());
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+std::string shape_text(const GgufTensorInfo& t) {
+    std::string s;
+    for (uint32_t d = 0; d < t.n_dims; ++d) s += (d > 0 ? "x" : "") + std::to_string(t.ne[d]);
+    return s;
+}
+
+}  // namespace
+
+uint32_t file_type_for(GgmlType type) {
+    switch (type) {
+        case GgmlType::F32: return 0;
+        case GgmlType::F16: return 1;
+        case GgmlType::Q4_0: return 2;
+        case GgmlType::Q8_0: return 7;
+        case GgmlType::IQ2_S: return 28;
+        case GgmlType::BF16: return 32;
+        case GgmlType::TQ1_0: return 36;
+        case GgmlType::TQ2_0: return 37;
+        case GgmlType::I2_S: return 40;
+        default: throw NotSupported("a file type for " + std::string(type_name(type)));
+    }
+}
+
+ConvertReport convert_model(const std::string& in, const std::string& out, const ConvertOptions& o,
+                            const std::function<void(size_t, size_t, const std::string&)>& progress) {
+    const auto start = std::chrono::steady_clock::now();
+    const GgufFile src = GgufFile::open(in);
+    const std::string arch = src.architecture();
+    const uint32_t file_type = file_type_for(o.type);
+
+    // Decide every tensor's type and check all of them before writing anything.
+    std::vector<GgmlType> targets;
+    std::vector<std::string> problems;
+    for (const GgufTensorInfo& t : src.tensors()) {
+        GgmlType to = wanted_type(t, o);
+        if (to != t.type && !fits(to, t, o.i2s_layout)) {
+            if (o.fallback && fits(*o.fallback, t, o.i2s_layout)) {
+                to = *o.fallback;
+            } else {
+                problems.push_back(t.name + " (" + shape_text(t) + ": rows of " + std::to_string(t.ne[0]) +
+                                   " do not fit " + std::string(type_name(to)) + " blocks of " +
+                                   std::to_string(type_info(to).block_size) + ")");
+            }
+        }
+        if (to != t.type) {
+            if (!can_dequantize(t.type)) {
+                problems.push_back(t.name + " (reading " + std::string(type_name(t.type)) + " is not supported)");
+            } else if (!can_quantize(to)) {
+                problems.push_back(t.name + " (writing " + std::string(type_name(to)) + " is not supported)");
+            } else if (to == GgmlType::I2_S && !is_microsoft_bitnet_arch(arch)) {
+                problems.push_back(t.name + " (I2_S is Microsoft's format for bitnet-b1.58 files; this file's "
+                                   "architecture is '" + arch + "')");
+            }
+        }
+        targets.push_back(to);
+    }
+    if (!problems.empty()) {
+        std::string msg = in + ": cannot convert " + std::to_string(problems.size()) + " tensor" +
+                          (problems.size() == 1 ? "" : "s") + ":";
+        for (const std::string& p : problems) msg += "\n  " + p;
+        if (!o.fallback) msg += "\n(--fallback TYPE chooses a type for tensors whose rows do not fit)";
+        throw Error(msg);
+    }
+
+    GgufWriter w(src.alignment());
+    for (const auto& [key, value] : src.metadata().entries()) w.metadata().set(key, value);
+    w.metadata().set<uint32_t>("general.file_type", file_type);
+
+    ConvertReport report;
+    report.file_bytes_before = src.file_size();
+    QuantOptions qo;
+    qo.threads = o.threads;
+    qo.i2s_layout = o.i2s_layout;
+    for (size_t i = 0; i < src.tensors().size(); ++i) {
+        const GgufTensorInfo& t = src.tensors()[i];
+        const GgmlType to = targets[i];
+        const std::span<const int64_t> ne(t.ne.data(), t.n_dims);
+        const uint64_t after = *tensor_bytes(to, t.ne[0], t.n_elements());
+        report.tensors.push_back({t.name, t.type, to, static_cast<uint64_t>(t.n_elements()), t.bytes, after});
+        auto done = [&, i] {
+            if (progress) progress(i + 1, src.tensors().size(), t.name);
+        };
+        if (to == t.type) {
+            const auto bytes = src.tensor_data(t);
+            w.add_tensor(t.name, to, ne, [bytes, done](ByteSink& sink) {
+                sink.write(bytes.data(), bytes.size());
+                done();
+            });
+            continue;
+        }
+        ++report.converted;
+        w.add_tensor(t.name, to, ne, [&src, &t, to, after, qo, done](ByteSink& sink) {
+            const int64_t rows = t.n_elements() / std::max<int64_t>(1, t.ne[0]);
+            std::vector<float> floats(static_cast<size_t>(t.n_elements()));
+            try {
+                dequantize_tensor(t.type, src.tensor_data(t), rows, t.ne[0], floats.data(), qo);
+                std::vector<uint8_t> bytes(after);
+                quantize_tensor(to, floats.data(), rows, t.ne[0], bytes, qo);
+                sink.write(bytes.data(), bytes.size());
+            } catch (const Error& e) {
+                throw Error("tensor '" + t.name + "': " + e.what());
+            }
+            done();
+        });
+    }
+    w.write(out);
+    report.file_bytes_after = std::filesystem::file_size(out);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
+}
+
+}  // namespace bitnet

@@ -9,5 +9,7 @@ namespace bitnet::cli {
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_detokenize(CLI::App& app);
 
 }  // namespace bitnet::cli

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
     bitnet::cli::register_inspect(app);
     bitnet::cli::register_synth(app);
     bitnet::cli::register_quantize(app);
+    bitnet::cli::register_tokenize(app);
+    bitnet::cli::register_detokenize(app);
 
     try {
         app.parse(argc, argv);

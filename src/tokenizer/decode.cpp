@@ -52,6 +52,51 @@ std::string byte_decode(const std::string& text) {
     return out;
 }
 
+// Hugging Face's clean_up_tokenization_spaces as llama.cpp implements it: three in-place
+// passes over the buffer. The passes read characters that earlier writes may have replaced
+// (" ' " between contractions), and that behaviour is reproduced exactly.
+void clean_up_spaces(std::string& text) {
+    char* t = text.data();
+    int32_t total = static_cast<int32_t>(text.size());
+    if (total == 0) return;
+    // " ?", " !", " .", " ," lose their space.
+    int32_t n = total;
+    total = 1;
+    for (int32_t i = 1; i < n; ++i) {
+        const char x = t[i];
+        if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) --total;
+        t[total++] = x;
+    }
+    // " ' " loses both spaces.
+    n = total;
+    total = 1;
+    for (int32_t i = 1; i < n; ++i) {
+        const char x = t[i];
+        if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
+            --total;
+            t[++i] = '\0';
+        }
+        t[total++] = x;
+    }
+    // " 's", " 'm", " 're", " 've" lose their space.
+    n = total;
+    total = 1;
+    for (int32_t i = 1; i < n; ++i) {
+        const char x = t[i];
+        if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
+            const char x1 = t[i + 1];
+            if (x1 == 's' || x1 == 'm') {
+                --total;
+            } else if (i + 2 < n) {
+                const char x2 = t[i + 2];
+                if ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) --total;
+            }
+        }
+        t[total++] = x;
+    }
+    text.resize(static_cast<size_t>(total));
+}
+
 }  // namespace
 
 std::string TokenizerImpl::piece(TokenId id, bool render_special) const {
@@ -83,45 +128,8 @@ std::string TokenizerImpl::decode(std::span<const TokenId> ids, const DecodeOpti
         remove_space = false;
         text += p;
     }
-    if (!clean_spaces || text.empty()) return text;
-    // " ?", " !", " .", " ," lose their space.
-    std::string a;
-    a += text[0];
-    for (size_t i = 1; i < text.size(); ++i) {
-        const char x = text[i];
-        if (text[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) a.pop_back();
-        a += x;
-    }
-    // " ' " loses both spaces.
-    std::string b;
-    b += a[0];
-    for (size_t i = 1; i < a.size(); ++i) {
-        const char x = a[i];
-        if (x == '\'' && i + 1 < a.size() && a[i - 1] == ' ' && a[i + 1] == ' ') {
-            b.pop_back();
-            b += x;
-            ++i;  // drop the following space
-            continue;
-        }
-        b += x;
-    }
-    // " 's", " 'm", " 're", " 've" lose their space.
-    std::string c;
-    c += b[0];
-    for (size_t i = 1; i < b.size(); ++i) {
-        const char x = b[i];
-        if (b[i - 1] == ' ' && x == '\'' && i + 1 < b.size()) {
-            const char x1 = b[i + 1];
-            if (x1 == 's' || x1 == 'm') {
-                c.pop_back();
-            } else if (i + 2 < b.size()) {
-                const char x2 = b[i + 2];
-                if ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) c.pop_back();
-            }
-        }
-        c += x;
-    }
-    return c;
+    if (clean_spaces) clean_up_spaces(text);
+    return text;
 }
 
 }  // namespace bitnet

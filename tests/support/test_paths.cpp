@@ -97,11 +97,15 @@ int wait_cli(int pid) {
     return status;
 }
 
-RunResult run_cli(const std::vector<std::string>& args) {
+fs::path source_dir() { return BITNET_SOURCE_DIR; }
+
+RunResult run_cli(const std::vector<std::string>& args) { return run_program(BITNET_CLI_PATH, args); }
+
+RunResult run_program(const std::string& program, const std::vector<std::string>& args) {
     TempDir tmp;
     const fs::path out_path = tmp / "stdout";
     const fs::path err_path = tmp / "stderr";
-    std::vector<std::string> argv_s = {BITNET_CLI_PATH};
+    std::vector<std::string> argv_s = {program};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& s : argv_s) argv.push_back(s.data());
@@ -114,7 +118,7 @@ RunResult run_cli(const std::vector<std::string>& args) {
     posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
     RunResult r;
-    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         ADD_FAILURE() << "cannot start " << argv[0];

@@ -40,6 +40,10 @@ struct RunResult {
 
 // Runs the bitnet CLI with arguments (no shell), capturing stdout and stderr.
 RunResult run_cli(const std::vector<std::string>& args);
+// Runs any program found on PATH the same way.
+RunResult run_program(const std::string& program, const std::vector<std::string>& args);
+// The repository root.
+std::filesystem::path source_dir();
 // Starts the CLI without waiting (output discarded); returns its pid.
 int spawn_cli(const std::vector<std::string>& args);
 // Waits for a pid from spawn_cli; returns the raw wait status.

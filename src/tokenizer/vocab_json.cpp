@@ -1,0 +1,173 @@
+// Builds a tokenizer from a Hugging Face tokenizer.json (and tokenizer_config.json beside it).
+// Supported: BPE models with a ByteLevel pre-tokenizer, optionally after an isolating Split
+// regex (as Llama-3, GPT-2, Qwen2 use); added tokens. Anything else is refused by name.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "bitnet/error.h"
+#include "tokenizer/tokenizer_impl.h"
+
+namespace bitnet {
+
+namespace {
+
+using nlohmann::json;
+
+json read_json(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open");
+    try {
+        return json::parse(in);
+    } catch (const json::parse_error& e) {
+        throw Error(path + ": not valid JSON: " + e.what());
+    }
+}
+
+constexpr const char* kGpt2Regex =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kLlama3Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kQwen2Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+void check_byte_level(const json& p, const std::string& path) {
+    if (p.value("add_prefix_space", false)) {
+        throw NotSupported(path + ": ByteLevel pre-tokenizer with add_prefix_space");
+    }
+}
+
+// The pre-tokenizer's regexes (one Split, or ByteLevel's own GPT-2 regex).
+PreTokenizerDef pre_tokenizer_of(const json& pre, const std::string& path) {
+    if (pre.is_null()) throw NotSupported(path + ": BPE without a pre-tokenizer");
+    const std::string type = pre.value("type", "");
+    if (type == "ByteLevel") {
+        check_byte_level(pre, path);
+        if (!pre.value("use_regex", true)) throw NotSupported(path + ": ByteLevel pre-tokenizer without a regex");
+        return {"gpt-2", {kGpt2Regex}, true};
+    }
+    if (type != "Sequence") throw NotSupported(path + ": pre-tokenizer type '" + type + "'");
+    std::vector<std::string> regexes;
+    bool byte_level = false;
+    for (const json& p : pre.at("pretokenizers")) {
+        const std::string t = p.value("type", "");
+        if (t == "Split") {
+            if (p.value("behavior", "") != "Isolated" || p.value("invert", false) || !p.at("pattern").contains("Regex")) {
+                throw NotSupported(path + ": Split pre-tokenizer other than an isolating regex");
+            }
+            regexes.push_back(p.at("pattern").at("Regex").get<std::string>());
+        } else if (t == "ByteLevel") {
+            check_byte_level(p, path);
+            if (p.value("use_regex", true)) regexes.push_back(kGpt2Regex);
+            byte_level = true;
+        } else {
+            throw NotSupported(path + ": pre-tokenizer type '" + t + "'");
+        }
+    }
+    if (!byte_level) throw NotSupported(path + ": BPE without byte-level encoding");
+    std::string name = "custom";
+    if (regexes.size() == 1 && regexes[0] == kLlama3Regex) name = "llama3";
+    if (regexes.size() == 1 && regexes[0] == kQwen2Regex) name = "qwen2";
+    return {name, regexes, true};
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_json_file(const std::string& path) {
+    const json j = read_json(path);
+    json config;
+    const auto config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
+    if (std::filesystem::exists(config_path)) config = read_json(config_path.string());
+
+    const json& model = j.at("model");
+    const std::string type = model.value("type", "");
+    if (type != "BPE") throw NotSupported(path + ": tokenizer model '" + type + "' (only BPE is read from tokenizer.json)");
+    if (!j.value("normalizer", json()).is_null()) throw NotSupported(path + ": normalizers in tokenizer.json");
+    if (model.value("byte_fallback", false)) throw NotSupported(path + ": BPE with byte_fallback");
+
+    auto t = std::make_unique<TokenizerImpl>();
+    t->type = VocabType::Bpe;
+    t->clean_spaces = config.value("clean_up_tokenization_spaces", true);
+    t->escape_whitespaces = false;
+    t->ignore_merges = model.value("ignore_merges", false);
+    t->pre = pre_tokenizer_of(j.value("pre_tokenizer", json()), path);
+
+    // Vocabulary, then added tokens on top (they may extend it).
+    size_t n = 0;
+    for (const auto& [text, id] : model.at("vocab").items()) n = std::max(n, id.get<size_t>() + 1);
+    for (const json& a : j.value("added_tokens", json::array())) n = std::max(n, a.at("id").get<size_t>() + 1);
+    if (n == 0 || n > (1u << 24)) throw Error(path + ": vocabulary of " + std::to_string(n) + " tokens");
+    t->tokens.resize(n);
+    std::vector<bool> seen(n, false);
+    for (const auto& [text, id] : model.at("vocab").items()) {
+        const auto i = id.get<size_t>();
+        t->tokens[i].text = text;
+        seen[i] = true;
+    }
+    for (const json& a : j.value("added_tokens", json::array())) {
+        const auto i = a.at("id").get<size_t>();
+        TokenData& d = t->tokens[i];
+        d.text = a.at("content").get<std::string>();
+        d.attr = a.value("special", false) ? token_attr::kControl : token_attr::kUserDefined;
+        if (a.value("lstrip", false)) d.attr |= token_attr::kLStrip;
+        if (a.value("rstrip", false)) d.attr |= token_attr::kRStrip;
+        seen[i] = true;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        TokenData& d = t->tokens[i];
+        if (!seen[i]) {
+            d.text = "[PAD" + std::to_string(i) + "]";
+            d.attr = token_attr::kUnused;
+        }
+        t->token_to_id[d.text] = static_cast<TokenId>(i);
+        t->max_token_len = std::max(t->max_token_len, d.text.size());
+    }
+
+    const json& merges = model.at("merges");
+    t->merge_ranks.reserve(merges.size());
+    int rank = 0;
+    for (const json& m : merges) {
+        std::pair<std::string, std::string> key;
+        if (m.is_string()) {
+            const std::string w = m.get<std::string>();
+            const size_t pos = w.find(' ', 1);
+            if (pos != std::string::npos) key = {w.substr(0, pos), w.substr(pos + 1)};
+        } else {
+            key = {m.at(0).get<std::string>(), m.at(1).get<std::string>()};
+        }
+        t->merge_ranks.emplace(std::move(key), rank++);
+    }
+
+    auto token_named = [&](const char* field) {
+        const json v = config.value(field, json());
+        std::string text = v.is_string() ? v.get<std::string>() : v.is_object() ? v.value("content", "") : "";
+        return text.empty() ? kNoToken : t->find(text);
+    };
+    t->special.bos = token_named("bos_token");
+    t->special.eos = token_named("eos_token");
+    t->special.unk = token_named("unk_token");
+    t->special.pad = token_named("pad_token");
+    // BOS: as tokenizer_config.json or the post-processor says; Llama-3's vocabulary always
+    // starts with <|begin_of_text|> (as llama.cpp does for its pre-tokenizer).
+    bool add_bos = config.value("add_bos_token", false);
+    const json& post = j.value("post_processor", json());
+    if (post.is_object() && post.value("type", "") == "TemplateProcessing" && t->special.bos != kNoToken) {
+        for (const json& step : post.value("single", json::array())) {
+            if (step.contains("SpecialToken") && step["SpecialToken"].value("id", "") == t->tokens[static_cast<size_t>(t->special.bos)].text) {
+                add_bos = true;
+            }
+        }
+    }
+    if (t->pre.name == "llama3") {
+        t->ignore_merges = true;
+        add_bos = true;
+    }
+    t->add_bos = add_bos;
+    t->add_eos = config.value("add_eos_token", false);
+    t->splitter = std::make_unique<RegexSplitter>(t->pre.regexes);
+    t->finish("");
+    return Tokenizer(std::move(t));
+}
+
+}  // namespace bitnet

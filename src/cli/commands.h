@@ -11,5 +11,7 @@ void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
+void register_run(CLI::App& app);
+void register_score(CLI::App& app);
 
 }  // namespace bitnet::cli

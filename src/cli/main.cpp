@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
     bitnet::cli::register_quantize(app);
     bitnet::cli::register_tokenize(app);
     bitnet::cli::register_detokenize(app);
+    bitnet::cli::register_run(app);
+    bitnet::cli::register_score(app);
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,64 @@
+// A loaded model: hyperparameters, the tokenizer, and the weights bound in place in the
+// mmapped file (no dequantization at load).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "bitnet/gguf.h"
+#include "bitnet/quant.h"
+#include "bitnet/tokenizer.h"
+
+namespace bitnet {
+
+enum class Architecture {
+    Bitnet,      // upstream llama.cpp "bitnet": sub-norms, SiLU-gated FFN, optional .scale tensors
+    BitnetB158,  // Microsoft's "bitnet-b1.58" / "bitnet-25": sub-norms, ReLU²-gated FFN
+    Llama,       // standard Llama
+};
+
+struct Hparams {
+    Architecture arch = Architecture::Llama;
+    std::string arch_name;  // general.architecture as written
+    int64_t n_vocab = 0;
+    int64_t n_ctx_train = 0;
+    int64_t n_embd = 0;
+    int64_t n_layer = 0;
+    int64_t n_head = 0;
+    int64_t n_head_kv = 0;
+    int64_t head_dim = 0;
+    int64_t n_ff = 0;
+    int64_t n_rot = 0;  // RoPE dimensions per head
+    float rope_freq_base = 10000.0f;
+    float rms_eps = 1e-5f;
+    bool neox_rope = false;
+    bool tied_output = true;
+};
+
+struct ModelOptions {
+    I2sLayout i2s_layout = I2sLayout::Auto;  // how I2_S codes are packed (files do not say)
+};
+
+class ModelImpl;
+
+class Model {
+public:
+    // Loads and validates; throws Error naming the key or tensor (and expected shape).
+    static std::shared_ptr<Model> load(const std::string& path, const ModelOptions& options = {});
+    ~Model();
+
+    const Hparams& hparams() const;
+    const Tokenizer& tokenizer() const;
+    const GgufFile& file() const;
+    // Human-readable one-line description ("bitnet-b1.58, 30 layers, ...").
+    std::string describe() const;
+
+    const ModelImpl& impl() const { return *impl_; }
+
+private:
+    explicit Model(std::unique_ptr<ModelImpl> impl);
+    std::unique_ptr<ModelImpl> impl_;
+};
+
+}  // namespace bitnet

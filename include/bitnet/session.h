@@ -1,0 +1,53 @@
+// An inference session over a model: a KV cache of n_ctx positions, worker threads, and the
+// logits of the last evaluation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bitnet/model.h"
+
+namespace bitnet {
+
+struct SessionOptions {
+    int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
+    int threads = 0;        // 0: all hardware threads
+    int64_t n_batch = 512;  // tokens per forward pass while processing a prompt
+    std::string dump_dir;   // write every named intermediate here (.npy); "" = off
+    bool kv_f32 = false;    // keep K and V in float32 instead of fp16 (twice the memory)
+};
+
+class SessionImpl;
+
+class Session {
+public:
+    // Throws Error for absurd options (n_ctx, threads, n_batch out of range).
+    Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
+    ~Session();
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+
+    // Appends tokens after the ones already evaluated. With all_logits, logits(i) is defined
+    // for every new token i; otherwise only for the last. Throws Error when the context is full
+    // or a token is outside the vocabulary (nothing is appended then).
+    void evaluate(std::span<const int32_t> tokens, bool all_logits = false);
+
+    // Logits after the i-th token of the last evaluate() (-1: the last one); n_vocab floats.
+    std::span<const float> logits(int64_t i = -1) const;
+
+    int64_t n_past() const;  // tokens in the KV cache
+    int64_t n_ctx() const;
+    // Forgets everything after the first n tokens (0: start over).
+    void truncate(int64_t n);
+
+    const Model& model() const;
+    int threads() const;
+
+private:
+    std::unique_ptr<SessionImpl> impl_;
+};
+
+}  // namespace bitnet

@@ -1,0 +1,189 @@
+// `bitnet run` (generate text) and `bitnet score` (teacher-forced log-probabilities).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "bitnet/error.h"
+#include "bitnet/generate.h"
+#include "cli/commands.h"
+
+namespace bitnet::cli {
+
+namespace {
+
+struct ModelArgs {
+    std::string model;
+    int threads = 0;
+    int64_t ctx = 0;
+    std::string layout = "auto";
+    std::string dump;
+};
+
+void add_model_options(CLI::App* cmd, ModelArgs& a) {
+    cmd->add_option("-m,--model", a.model, "GGUF model")->required();
+    cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")->check(CLI::Range(0, 1024));
+    cmd->add_option("-c,--ctx-size", a.ctx, "Context size in tokens (default: the model's, at most 4096)")
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+    cmd->add_option("--i2s-layout", a.layout, "I2_S packing: auto, x86 or arm")->capture_default_str();
+    cmd->add_option("--dump-tensors", a.dump, "Write every named intermediate to this folder (.npy)");
+}
+
+Session open_session(const ModelArgs& a) {
+    ModelOptions mo;
+    if (a.layout == "x86") {
+        mo.i2s_layout = I2sLayout::X86;
+    } else if (a.layout == "arm") {
+        mo.i2s_layout = I2sLayout::Arm;
+    } else if (a.layout != "auto") {
+        throw Error("--i2s-layout '" + a.layout + "' is not one of auto, x86, arm");
+    }
+    SessionOptions so;
+    so.n_ctx = a.ctx;
+    so.threads = a.threads;
+    so.dump_dir = a.dump;
+    return Session(Model::load(a.model, mo), so);
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open");
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+double tokens_per_second(size_t n, double ms) { return ms > 0 ? 1000.0 * static_cast<double>(n) / ms : 0.0; }
+
+}  // namespace
+
+void register_run(CLI::App& app) {
+    auto* cmd = app.add_subcommand("run", "Generate text from a prompt");
+    struct Args {
+        ModelArgs model;
+        std::string prompt, file;
+        int n_predict = 128;
+        SamplingOptions sampling;
+        std::optional<uint64_t> seed;
+        std::vector<std::string> stop;
+        bool json = false, ignore_eos = false;
+    };
+    auto a = std::make_shared<Args>();
+    add_model_options(cmd, a->model);
+    auto* p = cmd->add_option("-p,--prompt", a->prompt, "Prompt text (special tokens in it are parsed)");
+    auto* f = cmd->add_option("-f,--file", a->file, "Read the prompt from a file");
+    p->excludes(f);
+    cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate (-1: until end of generation)")
+        ->capture_default_str()->check(CLI::Range(-1, 1 << 20));
+    cmd->add_option("--temp", a->sampling.temperature, "Temperature (0: greedy)")->capture_default_str();
+    cmd->add_option("--top-k", a->sampling.top_k, "Top-k (0: off)")->capture_default_str();
+    cmd->add_option("--top-p", a->sampling.top_p, "Top-p (1: off)")->capture_default_str();
+    cmd->add_option("--min-p", a->sampling.min_p, "Min-p (0: off)")->capture_default_str();
+    cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "Repetition penalty (1: off)")->capture_default_str();
+    cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "Tokens the penalties look back")->capture_default_str();
+    cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty)->capture_default_str();
+    cmd->add_option("--presence-penalty", a->sampling.presence_penalty)->capture_default_str();
+    cmd->add_option("--seed", a->seed, "Random seed (default: random)");
+    cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
+    cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
+    cmd->add_flag("--json", a->json, "Print one JSON object at the end instead of streaming");
+    cmd->callback([a, p, f] {
+        if (p->count() == 0 && f->count() == 0) throw Error("give a prompt with -p or -f");
+        a->sampling.seed = a->seed ? *a->seed : std::random_device{}();
+        validate(a->sampling);
+        Session session = open_session(a->model);
+        const Tokenizer& tok = session.model().tokenizer();
+        const std::string prompt = f->count() > 0 ? read_all(a->file) : a->prompt;
+        EncodeOptions eo;
+        eo.add_special = true;
+        eo.parse_special = true;
+        const std::vector<TokenId> ids = tok.encode(prompt, eo);
+        if (static_cast<int64_t>(ids.size()) > session.n_ctx()) {
+            throw Error("the prompt has " + std::to_string(ids.size()) + " tokens but the context holds " +
+                        std::to_string(session.n_ctx()) + " (raise -c)");
+        }
+        GenerateOptions go;
+        go.n_predict = a->n_predict;
+        go.sampling = a->sampling;
+        go.stop = a->stop;
+        go.stop_at_end_of_generation = !a->ignore_eos;
+        const auto stream = [&](std::string_view text) {
+            if (!a->json) {
+                std::fwrite(text.data(), 1, text.size(), stdout);
+                std::fflush(stdout);
+            }
+            return true;
+        };
+        const GenerateResult r = generate(session, ids, go, stream);
+        if (a->json) {
+            const nlohmann::json out = {
+                {"prompt_ids", r.prompt_ids},
+                {"ids", r.ids},
+                {"text", r.text},
+                {"stop", stop_reason_name(r.stop)},
+                {"seed", a->sampling.seed},
+                {"timings", {{"prompt_tokens", r.prompt_ids.size()}, {"prompt_ms", r.prompt_ms},
+                             {"gen_tokens", r.ids.size()}, {"gen_ms", r.gen_ms}}}};
+            fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        } else {
+            fmt::print("\n");
+        }
+        fmt::print(stderr, "prompt: {} tokens in {:.1f} ms ({:.2f} tokens/s)\n", r.prompt_ids.size(), r.prompt_ms,
+                   tokens_per_second(r.prompt_ids.size(), r.prompt_ms));
+        fmt::print(stderr, "generation: {} tokens in {:.1f} ms ({:.2f} tokens/s), stopped: {}\n", r.ids.size(), r.gen_ms,
+                   tokens_per_second(r.ids.size(), r.gen_ms), stop_reason_name(r.stop));
+    });
+}
+
+void register_score(CLI::App& app) {
+    auto* cmd = app.add_subcommand("score", "Teacher-forced log-probabilities, NLL and perplexity of a text");
+    struct Args {
+        ModelArgs model;
+        std::string text, file;
+        bool json = false;
+    };
+    auto a = std::make_shared<Args>();
+    add_model_options(cmd, a->model);
+    auto* t = cmd->add_option("--text", a->text, "Text to score");
+    auto* f = cmd->add_option("--file", a->file, "File to score");
+    t->excludes(f);
+    cmd->add_flag("--json", a->json, "Print {\"ids\", \"tokens\", \"nll\", \"ppl\", \"token_logprobs\"}");
+    cmd->callback([a, t, f] {
+        if (t->count() == 0 && f->count() == 0) throw Error("give --text or --file");
+        Session session = open_session(a->model);
+        const std::string text = f->count() > 0 ? read_all(a->file) : a->text;
+        EncodeOptions eo;
+        eo.add_special = true;
+        const std::vector<TokenId> ids = session.model().tokenizer().encode(text, eo);
+        if (ids.size() < 2) throw Error("the text has " + std::to_string(ids.size()) + " token(s); scoring needs at least 2");
+        if (static_cast<int64_t>(ids.size()) > session.n_ctx()) {
+            throw Error("the text has " + std::to_string(ids.size()) + " tokens but the context holds " +
+                        std::to_string(session.n_ctx()) + " (raise -c)");
+        }
+        session.evaluate(ids, true);
+        std::vector<double> logprobs;
+        for (size_t i = 0; i + 1 < ids.size(); ++i) {
+            const auto l = session.logits(static_cast<int64_t>(i));
+            double max = -INFINITY;
+            for (float v : l) max = std::max(max, static_cast<double>(v));
+            double z = 0.0;
+            for (float v : l) z += std::exp(static_cast<double>(v) - max);
+            logprobs.push_back(static_cast<double>(l[static_cast<size_t>(ids[i + 1])]) - max - std::log(z));
+        }
+        double sum = 0.0;
+        for (double lp : logprobs) sum += lp;
+        const double nll = -sum / static_cast<double>(logprobs.size());
+        if (a->json) {
+            const nlohmann::json out = {{"ids", ids}, {"tokens", ids.size()}, {"nll", nll}, {"ppl", std::exp(nll)},
+                                        {"token_logprobs", logprobs}};
+            fmt::print("{}\n", out.dump());
+        } else {
+            fmt::print("tokens: {}, nll: {:.6f}, perplexity: {:.4f}\n", ids.size(), nll, std::exp(nll));
+        }
+    });
+}
+
+}  // namespace bitnet::cli

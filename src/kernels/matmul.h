@@ -1,0 +1,39 @@
+// y = W·x for a batch of tokens, with W read in its stored format: activations are quantized
+// once into the format W pairs with, then output rows are split across threads.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "bitnet/quant.h"
+#include "bitnet/types.h"
+#include "kernels/thread_pool.h"
+#include "kernels/vec_dot.h"
+
+namespace bitnet {
+
+// A 2-D weight: `rows` output features of `cols` inputs each. `scale` multiplies every output
+// (I2_S's per-tensor scale times any per-projection .scale tensor).
+struct WeightMatrix {
+    GgmlType type = GgmlType::F32;
+    const uint8_t* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    size_t row_bytes = 0;
+    float scale = 1.0f;
+    I2sLayout i2s_layout = I2sLayout::X86;
+};
+
+// Scratch memory reused across calls (activation buffers grow as needed).
+struct MatmulScratch {
+    std::vector<uint8_t> act;
+};
+
+// x: n_tokens rows of cols floats; y: n_tokens rows of `rows` floats.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch);
+
+// The row dot product in use for a weight (the best for the active ISA).
+VecDotFn vec_dot_for(GgmlType weight, I2sLayout layout);
+
+}  // namespace bitnet

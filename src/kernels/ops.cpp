@@ -1,0 +1,54 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+
+namespace bitnet {
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(n));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+    if (w != nullptr) {
+        for (int64_t i = 0; i < n; ++i) y[i] = y[i] * w[i];
+    }
+}
+
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos, float freq_base,
+          RopeStyle style) {
+    // theta_i = pos · base^(-2i/rot_dims), by repeated multiplication as ggml computes it.
+    const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(rot_dims));
+    float cs[512], sn[512];
+    float theta = static_cast<float>(pos);
+    const int64_t half = rot_dims / 2;
+    for (int64_t i = 0; i < half && i < 512; ++i) {
+        cs[i] = std::cos(theta);
+        sn[i] = std::sin(theta);
+        theta *= theta_scale;
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = x + h * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+            const int64_t a = style == RopeStyle::Neox ? i : 2 * i;
+            const int64_t b = style == RopeStyle::Neox ? i + half : 2 * i + 1;
+            const float x0 = v[a], x1 = v[b];
+            v[a] = x0 * cs[i] - x1 * sn[i];
+            v[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace bitnet

@@ -1,0 +1,131 @@
+#include "kernels/vec_dot_avx2.h"
+
+#include <immintrin.h>
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+
+namespace bitnet {
+
+namespace {
+
+inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+inline float hsum_f32(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Σ u8 codes × s8 values over 32 lanes, as 8 i32 partial sums.
+inline __m256i dot_u8_s8(__m256i codes, __m256i values) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, values), _mm256_set1_epi16(1));
+}
+
+float dot_tq2_0(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const BlockTQ2_0*>(vw);
+    const auto* a = static_cast<const BlockQ8K*>(va);
+    const __m256i mask = _mm256_set1_epi8(3);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 64; j += 32) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + j));
+            for (int l = 0; l < 4; ++l) {
+                const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(x, 2 * l), mask);
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs + j * 4 + l * 32));
+                acc = _mm256_add_epi32(acc, dot_u8_s8(codes, q));
+            }
+        }
+        int32_t qsum = 0;
+        for (int k = 0; k < 16; ++k) qsum += a[b].bsums[k];
+        const int32_t isum = hsum_i32(acc) - qsum;
+        sum += static_cast<float>(isum) * (a[b].d * fp16_to_fp32(w[b].d));
+    }
+    return sum;
+}
+
+float dot_i2s_x86(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* h = static_cast<const I8TokenHeader*>(va);
+    const auto* q = reinterpret_cast<const int8_t*>(h + 1);
+    const __m256i mask = _mm256_set1_epi8(3);
+    __m256i acc = _mm256_setzero_si256();
+    int64_t b = 0;
+    for (; b < n / 128; ++b) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * 32));
+        const int8_t* qb = q + b * 128;
+        // Plane p holds values 32p..32p+31 at bit shift 6 - 2p.
+        for (int p = 0; p < 4; ++p) {
+            const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(x, 6 - 2 * p), mask);
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb + 32 * p));
+            acc = _mm256_add_epi32(acc, dot_u8_s8(codes, v));
+        }
+    }
+    const int64_t isum = static_cast<int64_t>(hsum_i32(acc));
+    return static_cast<float>(isum - h->sum) / h->s;
+}
+
+float dot_q8_0(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const BlockQ8_0*>(vw);
+    const auto* a = static_cast<const BlockQ8_0*>(va);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 32; ++b) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+        const __m256i p = dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+        sum += static_cast<float>(hsum_i32(p)) * (fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d));
+    }
+    return sum;
+}
+
+float dot_f16(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint16_t*>(vw);
+    const auto* a = static_cast<const float*>(va);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+        const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), acc1);
+    }
+    float sum = hsum_f32(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) sum += fp16_to_fp32(w[i]) * a[i];
+    return sum;
+}
+
+float dot_f32(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const float*>(vw);
+    const auto* a = static_cast<const float*>(va);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), acc1);
+    }
+    float sum = hsum_f32(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) sum += w[i] * a[i];
+    return sum;
+}
+
+}  // namespace
+
+VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout) {
+    switch (weight) {
+        case GgmlType::TQ2_0: return dot_tq2_0;
+        case GgmlType::I2_S: return layout == I2sLayout::Arm ? nullptr : dot_i2s_x86;
+        case GgmlType::Q8_0: return dot_q8_0;
+        case GgmlType::F16: return dot_f16;
+        case GgmlType::F32: return dot_f32;
+        default: return nullptr;
+    }
+}
+
+}  // namespace bitnet

@@ -1,0 +1,73 @@
+// The forward pass over a batch of consecutive tokens: embeddings, one layer function per
+// architecture over named intermediates, final norm, logits. Any intermediate can be dumped
+// (as .npy, by name) for diffing against a reference.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/thread_pool.h"
+#include "model/model_impl.h"
+
+namespace bitnet {
+
+// K and V of every past position, per layer: [n_ctx][n_head_kv · head_dim], fp16 by default
+// (as llama.cpp keeps them) or float32.
+struct KvCache {
+    int64_t n_ctx = 0;
+    int64_t width = 0;  // n_head_kv · head_dim
+    bool f32 = false;
+    std::vector<std::vector<uint16_t>> k16, v16;
+    std::vector<std::vector<float>> k32, v32;
+
+    void init(int64_t n_layer, int64_t ctx, int64_t kv_width, bool use_f32);
+};
+
+// Activations of the batch being processed; each row is one token.
+struct Activations {
+    std::vector<float> x;                 // residual stream   [T, n_embd]
+    std::vector<float> cur;               // normed input      [T, n_embd]
+    std::vector<float> q, k, v;           // projections       [T, n_embd], [T, kv], [T, kv]
+    std::vector<float> attn;              // attention output  [T, n_embd]
+    std::vector<float> proj;              // projected output  [T, n_embd]
+    std::vector<float> gate, up;          // FFN               [T, n_ff]
+    std::vector<float> scores;            // per thread        [threads, n_ctx]
+};
+
+class Forward {
+public:
+    Forward(const ModelImpl& model, KvCache& kv, ThreadPool& pool);
+
+    // Runs tokens at positions pos0.. (the KV cache must hold pos0 + n entries). Writes logits
+    // of the last token, or of every token when all_logits, into `logits` ([rows, n_vocab]).
+    void run(const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits, std::vector<float>& logits);
+
+    // Directory for dumps of named intermediates ("" = off).
+    std::string dump_dir;
+
+    // Helpers the layer functions are written with; each works on all T rows.
+    void norm(const std::vector<float>& in, const std::vector<float>& w, std::vector<float>& out, int64_t width);
+    void mm(const WeightMatrix& w, const std::vector<float>& in, std::vector<float>& out);
+    void rope_qk();
+    void attention(int il);
+    template <typename T>
+    void attend(const T* K, const T* V);
+    void add(std::vector<float>& x, const std::vector<float>& y);
+    void dump(const std::string& name, int il, const std::vector<float>& data, int64_t width);
+
+    const ModelImpl& m;
+    KvCache& kv;
+    ThreadPool& pool;
+    MatmulScratch scratch;
+    Activations a;
+    int64_t n_tokens = 0;
+    int64_t pos0 = 0;
+};
+
+// One transformer block, per architecture (model/arch_*.cpp).
+void bitnet_layer(Forward& f, int il);
+void llama_layer(Forward& f, int il);
+
+}  // namespace bitnet

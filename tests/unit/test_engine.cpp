@@ -1,0 +1,326 @@
+// Engine behaviour that needs no reference: KV cache consistency, context limits, sampling,
+// generation stops, tensor dumps, the run/score CLI.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "bitnet/error.h"
+#include "bitnet/generate.h"
+#include "bitnet/sampling.h"
+#include "bitnet/session.h"
+#include "bitnet/synth.h"
+#include "support/test_paths.h"
+
+namespace bitnet::test {
+namespace {
+
+std::string small_model(const TempDir& tmp, GgmlType type = GgmlType::TQ2_0, const char* arch = "bitnet") {
+    SynthOptions o;
+    o.architecture = arch;
+    o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
+    o.n_embd = 256;
+    o.n_ff = 512;
+    o.n_layer = 2;
+    o.weight_type = type;
+    o.n_ctx = 256;
+    const std::string path = (tmp / (std::string(arch) + std::string(type_name(type)) + ".gguf")).string();
+    if (!std::filesystem::exists(path)) write_synthetic_model(o, path);
+    return path;
+}
+
+TEST(Engine, TokenByTokenDecodingEqualsOneBatch) {
+    TempDir tmp;
+    for (GgmlType type : {GgmlType::TQ2_0, GgmlType::F16, GgmlType::IQ2_S}) {
+        SCOPED_TRACE(std::string(type_name(type)));
+        const auto model = Model::load(small_model(tmp, type));
+        const std::vector<TokenId> ids = model->tokenizer().encode("The quick brown fox jumps over the lazy dog", {true, false});
+        SessionOptions so;
+        so.threads = 2;
+        so.n_ctx = 64;
+        Session batch(model, so), steps(model, so), chunks(model, so);
+        batch.evaluate(ids, true);
+        SessionOptions small = so;
+        small.n_batch = 3;  // prompt processing in pieces
+        Session pieces(model, small);
+        pieces.evaluate(ids, true);
+        float max_diff = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            steps.evaluate(std::span<const TokenId>(&ids[i], 1));
+            const auto a = batch.logits(static_cast<int64_t>(i));
+            const auto b = steps.logits();
+            const auto c = pieces.logits(static_cast<int64_t>(i));
+            for (size_t v = 0; v < a.size(); ++v) {
+                max_diff = std::max(max_diff, std::fabs(a[v] - b[v]));
+                max_diff = std::max(max_diff, std::fabs(a[v] - c[v]));
+            }
+        }
+        EXPECT_EQ(max_diff, 0.0f) << "the batch, token-by-token and chunked passes compute the same thing";
+        EXPECT_EQ(steps.n_past(), static_cast<int64_t>(ids.size()));
+    }
+}
+
+TEST(Engine, ContextFullIsAClearError) {
+    TempDir tmp;
+    const auto model = Model::load(small_model(tmp));
+    SessionOptions so;
+    so.n_ctx = 8;
+    so.threads = 1;
+    Session s(model, so);
+    const std::vector<TokenId> ids = {1, 2, 3, 4, 5, 6};
+    s.evaluate(ids);
+    try {
+        s.evaluate(ids);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("context is full"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(s.n_past(), 6) << "a refused evaluation appends nothing";
+    s.evaluate(std::vector<TokenId>{7, 8});
+    EXPECT_EQ(s.n_past(), 8);
+    s.truncate(2);
+    s.evaluate(std::vector<TokenId>{3});
+    EXPECT_THROW(s.evaluate(std::vector<TokenId>{999999}), Error);
+    SessionOptions bad;
+    bad.n_ctx = -5;
+    EXPECT_THROW(Session(model, bad), Error);
+    bad = SessionOptions();
+    bad.threads = 5000;
+    EXPECT_THROW(Session(model, bad), Error);
+}
+
+TEST(Sampling, GreedyAndSeededDeterminism) {
+    std::vector<float> logits(100);
+    for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(static_cast<float>(i)) * 3.0f;
+    SamplingOptions greedy;
+    greedy.temperature = 0.0f;
+    Sampler g(greedy);
+    const auto best = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    EXPECT_EQ(g.sample(logits), best);
+
+    SamplingOptions o;
+    o.temperature = 1.0f;
+    o.top_k = 0;
+    o.top_p = 1.0f;
+    o.min_p = 0.0f;
+    o.seed = 42;
+    Sampler a(o), b(o);
+    std::vector<TokenId> xa, xb;
+    for (int i = 0; i < 200; ++i) {
+        xa.push_back(a.sample(logits));
+        xb.push_back(b.sample(logits));
+    }
+    EXPECT_EQ(xa, xb);
+    o.seed = 43;
+    Sampler c(o);
+    std::vector<TokenId> xc;
+    for (int i = 0; i < 200; ++i) xc.push_back(c.sample(logits));
+    EXPECT_NE(xa, xc);
+}
+
+TEST(Sampling, EachFilterOnAKnownDistribution) {
+    // Probabilities 0.4, 0.3, 0.2, 0.1 at temperature 1.
+    const std::vector<float> logits = {std::log(0.4f), std::log(0.3f), std::log(0.2f), std::log(0.1f)};
+    SamplingOptions base;
+    base.temperature = 1.0f;
+    base.top_k = 0;
+    base.top_p = 1.0f;
+    base.min_p = 0.0f;
+    auto ids = [](const std::vector<std::pair<TokenId, float>>& d) {
+        std::vector<TokenId> v;
+        for (const auto& [id, p] : d) v.push_back(id);
+        return v;
+    };
+    auto d = Sampler(base).distribution(logits);
+    ASSERT_EQ(d.size(), 4u);
+    EXPECT_NEAR(d[0].second, 0.4f, 1e-6);
+    EXPECT_NEAR(d[3].second, 0.1f, 1e-6);
+
+    SamplingOptions k = base;
+    k.top_k = 2;
+    d = Sampler(k).distribution(logits);
+    EXPECT_EQ(ids(d), (std::vector<TokenId>{0, 1}));
+    EXPECT_NEAR(d[0].second, 0.4f / 0.7f, 1e-6);
+
+    SamplingOptions p = base;
+    p.top_p = 0.65f;  // 0.4 + 0.3 reaches it
+    EXPECT_EQ(ids(Sampler(p).distribution(logits)), (std::vector<TokenId>{0, 1}));
+    p.top_p = 0.75f;
+    EXPECT_EQ(ids(Sampler(p).distribution(logits)), (std::vector<TokenId>{0, 1, 2}));
+
+    SamplingOptions m = base;
+    m.min_p = 0.45f;  // keeps p >= 0.18: three tokens
+    EXPECT_EQ(ids(Sampler(m).distribution(logits)), (std::vector<TokenId>{0, 1, 2}));
+
+    SamplingOptions t = base;
+    t.temperature = 0.5f;  // squares and renormalizes: 0.16, 0.09, 0.04, 0.01 over 0.30
+    d = Sampler(t).distribution(logits);
+    EXPECT_NEAR(d[0].second, 0.16f / 0.30f, 1e-5);
+    EXPECT_NEAR(d[3].second, 0.01f / 0.30f, 1e-5);
+
+    SamplingOptions r = base;
+    r.repeat_penalty = 2.0f;  // log-probabilities are negative: multiplied by 2
+    Sampler rs(r);
+    rs.accept(0);
+    d = rs.distribution(logits);
+    EXPECT_EQ(d[0].first, 1);  // token 0 dropped below token 1
+
+    SamplingOptions f = base;
+    f.frequency_penalty = 1.0f;
+    f.presence_penalty = 0.5f;
+    Sampler fs(f);
+    fs.accept(1);
+    fs.accept(1);
+    d = fs.distribution(logits);
+    std::map<TokenId, float> prob;
+    for (const auto& [id, pr] : d) prob[id] = pr;
+    // Token 1's logit lost 2·1.0 + 0.5.
+    EXPECT_NEAR(prob[1] / prob[0], 0.3f / 0.4f * std::exp(-2.5f), 1e-5);
+
+    // Empirical frequencies follow the distribution.
+    SamplingOptions s = base;
+    s.seed = 7;
+    Sampler ss(s);
+    std::map<TokenId, int> counts;
+    for (int i = 0; i < 20000; ++i) ++counts[ss.sample(logits)];
+    EXPECT_NEAR(counts[0] / 20000.0, 0.4, 0.02);
+    EXPECT_NEAR(counts[3] / 20000.0, 0.1, 0.02);
+
+    SamplingOptions bad = base;
+    bad.top_p = 0.0f;
+    EXPECT_THROW(Sampler{bad}, Error);
+    bad = base;
+    bad.repeat_penalty = -1.0f;
+    EXPECT_THROW(Sampler{bad}, Error);
+}
+
+TEST(Engine, StopStringsEndAndNeverAppearInTheText) {
+    TempDir tmp;
+    const auto model = Model::load(small_model(tmp));
+    SessionOptions so;
+    so.threads = 2;
+    Session s(model, so);
+    const std::vector<TokenId> prompt = model->tokenizer().encode("Once upon a time", {true, false});
+    GenerateOptions g;
+    g.n_predict = 24;
+    g.sampling.temperature = 0.0f;
+    g.stop_at_end_of_generation = false;
+    const GenerateResult free = generate(s, prompt, g);
+    ASSERT_GE(free.text.size(), 4u);
+    // Stop on a piece of what greedy decoding produces.
+    const std::string stop = free.text.substr(free.text.size() / 2, 2);
+    Session s2(model, so);
+    g.stop = {stop};
+    std::string streamed;
+    const GenerateResult r = generate(s2, prompt, g, [&](std::string_view t) {
+        streamed += t;
+        return true;
+    });
+    EXPECT_EQ(r.stop, StopReason::StopString);
+    EXPECT_EQ(r.text, free.text.substr(0, free.text.find(stop)));
+    EXPECT_EQ(streamed, r.text);
+    EXPECT_EQ(r.text.find(stop), std::string::npos);
+}
+
+TEST(Engine, DumpsNamedIntermediates) {
+    TempDir tmp;
+    const auto model = Model::load(small_model(tmp, GgmlType::TQ2_0, "bitnet-b1.58"));
+    SessionOptions so;
+    so.threads = 1;
+    so.dump_dir = (tmp / "dump").string();
+    Session s(model, so);
+    s.evaluate(std::vector<TokenId>{1, 450, 4996});
+    for (const char* name : {"inp_embd.pos0.npy", "blk.0.attn_norm.pos0.npy", "blk.1.ffn_sub_norm.pos0.npy",
+                             "blk.1.l_out.pos0.npy", "result_output.pos2.npy"}) {
+        EXPECT_TRUE(std::filesystem::exists(tmp / "dump" / name)) << name;
+    }
+    const std::string npy = read_file(tmp / "dump" / "blk.0.attn_norm.pos0.npy");
+    EXPECT_EQ(npy.substr(1, 5), "NUMPY");
+    EXPECT_NE(npy.find("'shape': (3, 256)"), std::string::npos);
+    EXPECT_EQ(npy.size() % 64, (3 * 256 * 4) % 64);
+}
+
+TEST(Engine, RunAndScoreCli) {
+    TempDir tmp;
+    const std::string model = small_model(tmp);
+    RunResult r = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "8", "--temp", "0", "--json", "-t", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["prompt_ids"][0], 1) << "BOS first";
+    EXPECT_EQ(j["ids"].size(), 8u);
+    EXPECT_EQ(j["timings"]["gen_tokens"], 8);
+    EXPECT_EQ(j["timings"]["prompt_tokens"], j["prompt_ids"].size());
+    EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
+    // Same seed, same text; streamed output equals the JSON text.
+    RunResult a = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2"});
+    RunResult b = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2"});
+    EXPECT_EQ(a.out, b.out);
+    RunResult c = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2", "--json"});
+    EXPECT_EQ(nlohmann::json::parse(c.out)["text"].get<std::string>() + "\n", a.out);
+
+    r = run_cli({"score", "-m", model, "--text", "The quick brown fox", "--json", "-t", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto s = nlohmann::json::parse(r.out);
+    EXPECT_EQ(s["token_logprobs"].size() + 1, s["ids"].size());
+    EXPECT_EQ(s["tokens"], s["ids"].size());
+    double sum = 0;
+    for (double lp : s["token_logprobs"]) {
+        EXPECT_LE(lp, 0.0);
+        sum += lp;
+    }
+    EXPECT_NEAR(s["nll"].get<double>(), -sum / static_cast<double>(s["token_logprobs"].size()), 1e-9);
+    EXPECT_NEAR(s["ppl"].get<double>(), std::exp(s["nll"].get<double>()), 1e-6);
+
+    r = run_cli({"run", "-m", model, "-p", "one two three four five six seven eight nine ten", "-c", "4", "-t", "1"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("raise -c"), std::string::npos) << r.err;
+    r = run_cli({"run", "-m", model, "-p", "x", "--top-p", "2"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("top-p"), std::string::npos) << r.err;
+    r = run_cli({"run", "-m", (tmp / "missing.gguf").string(), "-p", "x"});
+    EXPECT_EQ(r.exit_code, 1);
+    r = run_cli({"score", "-m", model, "--text", ""});
+    EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(Engine, ModelValidationNamesTheTensor) {
+    TempDir tmp;
+    const std::string path = small_model(tmp);
+    // Drop a tensor and change a shape by rewriting the file.
+    const GgufFile f = GgufFile::open(path);
+    for (const char* mode : {"drop", "shape", "heads"}) {
+        GgufWriter w;
+        for (const auto& [k, v] : f.metadata().entries()) w.metadata().set(k, v);
+        if (std::string(mode) == "heads") w.metadata().set<uint32_t>("bitnet.attention.head_count", 3);
+        for (const auto& t : f.tensors()) {
+            if (std::string(mode) == "drop" && t.name == "blk.1.ffn_up.weight") continue;
+            std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
+            if (std::string(mode) == "shape" && t.name == "blk.0.attn_k.weight") {
+                w.add_tensor(t.name, t.type, std::vector<int64_t>{256, 256}, [](ByteSink& sink) {
+                    std::vector<uint8_t> z(66 * 256, 0);
+                    sink.write(z.data(), z.size());
+                });
+                continue;
+            }
+            w.add_tensor(t.name, t.type, ne, f.tensor_data(t));
+        }
+        const std::string bad = (tmp / (std::string(mode) + ".gguf")).string();
+        w.write(bad);
+        try {
+            Model::load(bad);
+            ADD_FAILURE() << mode;
+        } catch (const Error& e) {
+            const std::string m = e.what();
+            const std::string expected = std::string(mode) == "drop"    ? "'blk.1.ffn_up.weight' is missing"
+                                         : std::string(mode) == "shape" ? "'blk.0.attn_k.weight' has shape [256, 256], expected [256, 128]"
+                                                                        : "head_count 3 does not divide";
+            EXPECT_NE(m.find(expected), std::string::npos) << m;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace bitnet::test

@@ -131,6 +131,7 @@ void register_run(CLI::App& app) {
         } else {
             fmt::print("\n");
         }
+        std::fflush(stdout);
         fmt::print(stderr, "prompt: {} tokens in {:.1f} ms ({:.2f} tokens/s)\n", r.prompt_ids.size(), r.prompt_ms,
                    tokens_per_second(r.prompt_ids.size(), r.prompt_ms));
         fmt::print(stderr, "generation: {} tokens in {:.1f} ms ({:.2f} tokens/s), stopped: {}\n", r.ids.size(), r.gen_ms,

@@ -158,7 +158,7 @@ TEST(BitnetVsLlamaCpp, LogProbsGreedyAndAccuracy) {
         {"tq2_0 512x1 mha", shape(512, 1, 8, 8, 1280, "tq2_0")},
         {"tq2_0 256x4 gqa4", shape(256, 4, 8, 2, 512, "tq2_0")},
         {"tq1_0 256x2 gqa", shape(256, 2, 4, 2, 768, "tq1_0")},
-        {"tq1_0+scales 384x2", shape(384, 2, 6, 3, 1024, "tq1_0", true)},
+        {"tq1_0+scales 512x2", shape(512, 2, 8, 4, 1024, "tq1_0", true)},
         {"iq2_s 256x2 gqa", shape(256, 2, 4, 2, 768, "iq2_s")},
         {"iq2_s+scales 512x3", shape(512, 3, 8, 4, 1536, "iq2_s", true)},
         {"q8_0 256x2 gqa", shape(256, 2, 4, 2, 768, "q8_0")},

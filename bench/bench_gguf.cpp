@@ -1,8 +1,8 @@
 // GGUF parse throughput on a vocabulary-sized metadata section (128k strings).
 #include <benchmark/benchmark.h>
 
-#include <cstdio>
 #include <unistd.h>
+#include <cstdio>
 
 #include "bitnet/gguf.h"
 

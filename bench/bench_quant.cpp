@@ -39,15 +39,20 @@ struct Ggml {
     Ggml() {
         const char* dir = std::getenv("BITNET_REFERENCE_DIR");
         const std::string base = dir != nullptr ? dir : BITNET_REFERENCE_DIR;
-        handle = dlopen((base + "/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so").c_str(),
-                        RTLD_NOW | RTLD_LOCAL);
-        if (handle != nullptr) init = reinterpret_cast<void (*)(int)>(dlsym(handle, "ggml_quantize_init"));
+        handle =
+            dlopen((base + "/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so")
+                       .c_str(),
+                   RTLD_NOW | RTLD_LOCAL);
+        if (handle != nullptr)
+            init = reinterpret_cast<void (*)(int)>(dlsym(handle, "ggml_quantize_init"));
     }
     Quantize quantizer(const std::string& n) const {
-        return handle ? reinterpret_cast<Quantize>(dlsym(handle, ("quantize_" + n).c_str())) : nullptr;
+        return handle ? reinterpret_cast<Quantize>(dlsym(handle, ("quantize_" + n).c_str()))
+                      : nullptr;
     }
     Dequantize dequantizer(const std::string& n) const {
-        return handle ? reinterpret_cast<Dequantize>(dlsym(handle, ("dequantize_row_" + n).c_str())) : nullptr;
+        return handle ? reinterpret_cast<Dequantize>(dlsym(handle, ("dequantize_row_" + n).c_str()))
+                      : nullptr;
     }
 };
 
@@ -113,18 +118,21 @@ void BM_GgmlDequantize(benchmark::State& state, GgmlType type, std::string name)
 
 const int kRegistered = [] {
     const std::pair<GgmlType, const char*> types[] = {
-        {GgmlType::F16, nullptr},   {GgmlType::BF16, nullptr}, {GgmlType::Q8_0, "q8_0"},
+        {GgmlType::F16, nullptr},   {GgmlType::BF16, nullptr},  {GgmlType::Q8_0, "q8_0"},
         {GgmlType::Q4_0, "q4_0"},   {GgmlType::TQ1_0, "tq1_0"}, {GgmlType::TQ2_0, "tq2_0"},
         {GgmlType::IQ2_S, "iq2_s"}, {GgmlType::I2_S, nullptr},
     };
     for (const auto& [type, gname] : types) {
         const std::string n(bitnet::type_name(type));
-        benchmark::RegisterBenchmark(("Quantize/" + n).c_str(), BM_Quantize, type)->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("Quantize/" + n).c_str(), BM_Quantize, type)
+            ->Unit(benchmark::kMillisecond);
         if (gname != nullptr) {
-            benchmark::RegisterBenchmark(("Quantize/ggml/" + n).c_str(), BM_GgmlQuantize, type, std::string(gname))
+            benchmark::RegisterBenchmark(("Quantize/ggml/" + n).c_str(), BM_GgmlQuantize, type,
+                                         std::string(gname))
                 ->Unit(benchmark::kMillisecond);
         }
-        benchmark::RegisterBenchmark(("Dequantize/" + n).c_str(), BM_Dequantize, type)->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("Dequantize/" + n).c_str(), BM_Dequantize, type)
+            ->Unit(benchmark::kMicrosecond);
         if (gname != nullptr) {
             benchmark::RegisterBenchmark(("Dequantize/ggml/" + n).c_str(), BM_GgmlDequantize, type,
                                          std::string(gname))

@@ -24,7 +24,9 @@ fs::path reference_dir() {
     return dir != nullptr ? fs::path(dir) : fs::path(BITNET_REFERENCE_DIR);
 }
 
-fs::path vocab_path() { return reference_dir() / "llama.cpp/models/ggml-vocab-llama-bpe.gguf"; }
+fs::path vocab_path() {
+    return reference_dir() / "llama.cpp/models/ggml-vocab-llama-bpe.gguf";
+}
 
 // English prose: llama.cpp's README and docs, concatenated once into a temporary file.
 const fs::path& corpus_path() {
@@ -83,7 +85,8 @@ void BM_TokenizeReference(benchmark::State& state) {
     }
     const fs::path script = fs::path(BITNET_SOURCE_DIR) / "bench/reference_tokenize.mjs";
     const std::string cmd = "node '" + script.string() + "' '" + reference_dir().string() + "' '" +
-                            vocab_path().string() + "' '" + corpus_path().string() + "' 5 2>/dev/null";
+                            vocab_path().string() + "' '" + corpus_path().string() +
+                            "' 5 2>/dev/null";
     for (auto _ : state) {
         std::string output;
         FILE* p = popen(cmd.c_str(), "r");
@@ -103,6 +106,10 @@ void BM_TokenizeReference(benchmark::State& state) {
         state.counters["tokens"] = j.at("tokens").get<double>();
     }
 }
-BENCHMARK(BM_TokenizeReference)->Name("Tokenize/llama3/llama.cpp")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TokenizeReference)
+    ->Name("Tokenize/llama3/llama.cpp")
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -14,11 +14,11 @@
 namespace bitnet {
 
 struct ConvertOptions {
-    GgmlType type = GgmlType::F16;                // for 2-D *.weight tensors
-    std::optional<GgmlType> embd_type;            // token_embd.weight (default: unchanged)
-    std::optional<GgmlType> output_type;          // output.weight (default: unchanged)
-    std::optional<GgmlType> fallback;             // for rows that do not fit `type`'s blocks
-    I2sLayout i2s_layout = I2sLayout::Auto;       // for reading and writing I2_S
+    GgmlType type = GgmlType::F16;           // for 2-D *.weight tensors
+    std::optional<GgmlType> embd_type;       // token_embd.weight (default: unchanged)
+    std::optional<GgmlType> output_type;     // output.weight (default: unchanged)
+    std::optional<GgmlType> fallback;        // for rows that do not fit `type`'s blocks
+    I2sLayout i2s_layout = I2sLayout::Auto;  // for reading and writing I2_S
     int threads = 1;
 };
 
@@ -45,7 +45,8 @@ uint32_t file_type_for(GgmlType type);
 // Converts `in` to `out` (written atomically). Checks everything before writing: tensors that
 // cannot be converted are all listed in one Error. `progress(done, total, name)` is called
 // after each tensor.
-ConvertReport convert_model(const std::string& in, const std::string& out, const ConvertOptions& options,
-                            const std::function<void(size_t, size_t, const std::string&)>& progress = {});
+ConvertReport convert_model(
+    const std::string& in, const std::string& out, const ConvertOptions& options,
+    const std::function<void(size_t, size_t, const std::string&)>& progress = {});
 
 }  // namespace bitnet

@@ -9,14 +9,14 @@ namespace bitnet {
 
 // Bad input or a failed operation; the message is complete and meant for the user.
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // A valid request for something this build does not implement. The message starts with
 // "not supported: ".
 class NotSupported : public Error {
-public:
+  public:
     explicit NotSupported(const std::string& what) : Error("not supported: " + what) {}
 };
 

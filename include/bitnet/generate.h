@@ -13,9 +13,9 @@
 namespace bitnet {
 
 struct GenerateOptions {
-    int n_predict = 128;             // at most this many new tokens (< 0: until a stop)
+    int n_predict = 128;  // at most this many new tokens (< 0: until a stop)
     SamplingOptions sampling;
-    std::vector<std::string> stop;   // stop strings (not included in the output)
+    std::vector<std::string> stop;          // stop strings (not included in the output)
     bool stop_at_end_of_generation = true;  // EOS/EOT tokens end the answer
 };
 
@@ -32,7 +32,8 @@ struct GenerateResult {
 
 // Evaluates `prompt_ids` after whatever the session holds, then generates. `on_text` receives
 // text as it becomes final; returning false cancels.
-GenerateResult generate(Session& session, const std::vector<TokenId>& prompt_ids, const GenerateOptions& options,
+GenerateResult generate(Session& session, const std::vector<TokenId>& prompt_ids,
+                        const GenerateOptions& options,
                         const std::function<bool(std::string_view)>& on_text = {});
 
 }  // namespace bitnet

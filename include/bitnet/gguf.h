@@ -76,20 +76,34 @@ struct GgufValue {
 // Maps C++ types to the GgufType they are stored as.
 template <typename T>
 constexpr GgufType gguf_type_of() {
-    if constexpr (std::is_same_v<T, uint8_t>) return GgufType::U8;
-    else if constexpr (std::is_same_v<T, int8_t>) return GgufType::I8;
-    else if constexpr (std::is_same_v<T, uint16_t>) return GgufType::U16;
-    else if constexpr (std::is_same_v<T, int16_t>) return GgufType::I16;
-    else if constexpr (std::is_same_v<T, uint32_t>) return GgufType::U32;
-    else if constexpr (std::is_same_v<T, int32_t>) return GgufType::I32;
-    else if constexpr (std::is_same_v<T, float>) return GgufType::F32;
-    else if constexpr (std::is_same_v<T, bool>) return GgufType::Bool;
-    else if constexpr (std::is_same_v<T, std::string>) return GgufType::String;
-    else if constexpr (std::is_same_v<T, GgufArray>) return GgufType::Array;
-    else if constexpr (std::is_same_v<T, uint64_t>) return GgufType::U64;
-    else if constexpr (std::is_same_v<T, int64_t>) return GgufType::I64;
-    else if constexpr (std::is_same_v<T, double>) return GgufType::F64;
-    else static_assert(sizeof(T) == 0, "not a GGUF value type");
+    if constexpr (std::is_same_v<T, uint8_t>)
+        return GgufType::U8;
+    else if constexpr (std::is_same_v<T, int8_t>)
+        return GgufType::I8;
+    else if constexpr (std::is_same_v<T, uint16_t>)
+        return GgufType::U16;
+    else if constexpr (std::is_same_v<T, int16_t>)
+        return GgufType::I16;
+    else if constexpr (std::is_same_v<T, uint32_t>)
+        return GgufType::U32;
+    else if constexpr (std::is_same_v<T, int32_t>)
+        return GgufType::I32;
+    else if constexpr (std::is_same_v<T, float>)
+        return GgufType::F32;
+    else if constexpr (std::is_same_v<T, bool>)
+        return GgufType::Bool;
+    else if constexpr (std::is_same_v<T, std::string>)
+        return GgufType::String;
+    else if constexpr (std::is_same_v<T, GgufArray>)
+        return GgufType::Array;
+    else if constexpr (std::is_same_v<T, uint64_t>)
+        return GgufType::U64;
+    else if constexpr (std::is_same_v<T, int64_t>)
+        return GgufType::I64;
+    else if constexpr (std::is_same_v<T, double>)
+        return GgufType::F64;
+    else
+        static_assert(sizeof(T) == 0, "not a GGUF value type");
 }
 
 template <typename T>
@@ -102,7 +116,7 @@ GgufArray GgufArray::of(std::vector<T> values) {
 
 // Ordered key/value metadata with lookup by key.
 class GgufMetadata {
-public:
+  public:
     // Adds or replaces a key (a replaced key keeps its position).
     void set(const std::string& key, GgufValue value);
     template <typename T>
@@ -143,7 +157,7 @@ public:
     // Where the metadata came from, for error messages ("model.gguf").
     std::string source;
 
-private:
+  private:
     const GgufValue& require(std::string_view key, GgufType type) const;
     const GgufArray& require_array(std::string_view key, GgufType elem) const;
 
@@ -167,7 +181,7 @@ class MappedFile;
 
 // A parsed, validated GGUF file. Tensor data is read in place from the mapping.
 class GgufFile {
-public:
+  public:
     // Maps and validates a file; throws Error naming the file, byte offset and field.
     static GgufFile open(const std::string& path);
     // Parses bytes that the caller keeps alive for the lifetime of the result.
@@ -188,7 +202,7 @@ public:
     const GgufTensorInfo& tensor(std::string_view name) const;
     std::span<const uint8_t> tensor_data(const GgufTensorInfo& info) const;
 
-private:
+  private:
     std::shared_ptr<const MappedFile> mapping_;
     std::span<const uint8_t> bytes_;
     std::string name_;
@@ -204,7 +218,7 @@ private:
 
 // Receives a tensor's bytes while the writer streams the data section.
 class ByteSink {
-public:
+  public:
     virtual ~ByteSink() = default;
     virtual void write(const void* data, size_t n) = 0;
 };
@@ -213,7 +227,7 @@ public:
 // the destination only once complete. Tensor payloads are produced on demand, one at a time,
 // so a converter never holds a whole model in memory.
 class GgufWriter {
-public:
+  public:
     explicit GgufWriter(uint32_t alignment = 32);
 
     GgufMetadata& metadata() { return metadata_; }
@@ -232,7 +246,7 @@ public:
     // Progress callback: (tensors written, total tensors).
     std::function<void(size_t, size_t)> on_progress;
 
-private:
+  private:
     struct Pending {
         GgufTensorInfo info;
         Producer produce;

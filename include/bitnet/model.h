@@ -43,7 +43,7 @@ struct ModelOptions {
 class ModelImpl;
 
 class Model {
-public:
+  public:
     // Loads and validates; throws Error naming the key or tensor (and expected shape).
     static std::shared_ptr<Model> load(const std::string& path, const ModelOptions& options = {});
     ~Model();
@@ -56,7 +56,7 @@ public:
 
     const ModelImpl& impl() const { return *impl_; }
 
-private:
+  private:
     explicit Model(std::unique_ptr<ModelImpl> impl);
     std::unique_ptr<ModelImpl> impl_;
 };

@@ -14,11 +14,11 @@ namespace bitnet {
 
 struct SamplingOptions {
     float temperature = 0.8f;
-    int top_k = 40;              // 0: off
-    float top_p = 0.95f;         // 1: off
-    float min_p = 0.05f;         // 0: off
-    float repeat_penalty = 1.0f; // 1: off; divides positive logits, multiplies negative ones
-    int repeat_last_n = 64;      // how many recent tokens the penalties look at
+    int top_k = 40;               // 0: off
+    float top_p = 0.95f;          // 1: off
+    float min_p = 0.05f;          // 0: off
+    float repeat_penalty = 1.0f;  // 1: off; divides positive logits, multiplies negative ones
+    int repeat_last_n = 64;       // how many recent tokens the penalties look at
     float frequency_penalty = 0.0f;
     float presence_penalty = 0.0f;
     uint64_t seed = 0;
@@ -28,7 +28,7 @@ struct SamplingOptions {
 void validate(const SamplingOptions& options);
 
 class Sampler {
-public:
+  public:
     explicit Sampler(const SamplingOptions& options);
     // Picks a token. Does not remember it: call accept() for tokens that join the context.
     TokenId sample(std::span<const float> logits);
@@ -39,7 +39,7 @@ public:
     // probability; what sample() draws from. Exposed for tests and diagnostics.
     std::vector<std::pair<TokenId, float>> distribution(std::span<const float> logits) const;
 
-private:
+  private:
     std::vector<float> penalized(std::span<const float> logits) const;
     double uniform();
 

@@ -23,7 +23,7 @@ struct SessionOptions {
 class SessionImpl;
 
 class Session {
-public:
+  public:
     // Throws Error for absurd options (n_ctx, threads, n_batch out of range).
     Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
     ~Session();
@@ -46,7 +46,7 @@ public:
     const Model& model() const;
     int threads() const;
 
-private:
+  private:
     std::unique_ptr<SessionImpl> impl_;
 };
 

@@ -51,7 +51,7 @@ struct SpecialTokens {
 class TokenizerImpl;
 
 class Tokenizer {
-public:
+  public:
     // From GGUF metadata (tokenizer.ggml.*). Throws Error / NotSupported naming the key.
     static Tokenizer from_gguf(const GgufMetadata& metadata);
     static Tokenizer from_gguf_file(const std::string& path);
@@ -81,7 +81,7 @@ public:
     // Decisions taken while loading that a user may want to know about (for --verbose).
     const std::vector<std::string>& notes() const;
 
-private:
+  private:
     explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
     std::unique_ptr<TokenizerImpl> impl_;
 };
@@ -89,14 +89,14 @@ private:
 // Turns a stream of ids into text that only ever contains complete UTF-8: bytes of a
 // character split across tokens are held until the character is whole.
 class StreamDecoder {
-public:
+  public:
     explicit StreamDecoder(const Tokenizer& tokenizer, bool render_special = false);
     // Text that became complete with this token (possibly empty).
     std::string push(TokenId id);
     // Whatever is still held (an incomplete sequence at the end of the stream).
     std::string flush();
 
-private:
+  private:
     const Tokenizer& tokenizer_;
     bool render_special_;
     std::string pending_;

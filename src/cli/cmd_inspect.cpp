@@ -58,7 +58,8 @@ json value_json(const GgufValue& v, bool full) {
         out["count"] = a->size();
         if (full || a->size() <= kJsonArrayLimit) {
             json items = json::array();
-            for_each_element(*a, a->size(), [&](const GgufValue& e) { items.push_back(scalar_json(e)); });
+            for_each_element(*a, a->size(),
+                             [&](const GgufValue& e) { items.push_back(scalar_json(e)); });
             out["value"] = std::move(items);
         }
     } else {
@@ -103,11 +104,16 @@ std::string quote_text(const std::string& s) {
             out += "...";
             break;
         }
-        if (c == '"' || c == '\\') out += fmt::format("\\{}", static_cast<char>(c));
-        else if (c == '\n') out += "\\n";
-        else if (c == '\t') out += "\\t";
-        else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-        else out += static_cast<char>(c);
+        if (c == '"' || c == '\\')
+            out += fmt::format("\\{}", static_cast<char>(c));
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c < 0x20 || c == 0x7f)
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += static_cast<char>(c);
     }
     return out + "\"";
 }
@@ -116,11 +122,16 @@ std::string scalar_text(const GgufValue& v) {
     return std::visit(
         [](const auto& x) -> std::string {
             using V = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<V, std::string>) return quote_text(x);
-            else if constexpr (std::is_same_v<V, bool>) return x ? "true" : "false";
-            else if constexpr (std::is_same_v<V, GgufArray>) return "[...]";
-            else if constexpr (std::is_same_v<V, uint8_t> || std::is_same_v<V, int8_t>) return fmt::format("{}", static_cast<int>(x));
-            else return fmt::format("{}", x);
+            if constexpr (std::is_same_v<V, std::string>)
+                return quote_text(x);
+            else if constexpr (std::is_same_v<V, bool>)
+                return x ? "true" : "false";
+            else if constexpr (std::is_same_v<V, GgufArray>)
+                return "[...]";
+            else if constexpr (std::is_same_v<V, uint8_t> || std::is_same_v<V, int8_t>)
+                return fmt::format("{}", static_cast<int>(x));
+            else
+                return fmt::format("{}", x);
         },
         v.data);
 }
@@ -130,10 +141,10 @@ std::string value_text(const GgufValue& v) {
     if (a == nullptr) return scalar_text(v);
     std::string out = "[";
     size_t i = 0;
-    for_each_element(*a, kTextArrayLimit, [&](const GgufValue& e) {
-        out += (i++ > 0 ? ", " : "") + scalar_text(e);
-    });
-    if (a->size() > kTextArrayLimit) out += fmt::format(", ... {} more", a->size() - kTextArrayLimit);
+    for_each_element(*a, kTextArrayLimit,
+                     [&](const GgufValue& e) { out += (i++ > 0 ? ", " : "") + scalar_text(e); });
+    if (a->size() > kTextArrayLimit)
+        out += fmt::format(", ... {} more", a->size() - kTextArrayLimit);
     return out + "]";
 }
 
@@ -193,22 +204,25 @@ void print_text(const GgufFile& f) {
     fmt::print("format:        GGUF v{}, alignment {}, data section at byte {}\n", f.version(),
                f.alignment(), f.data_offset());
     fmt::print("architecture:  {}\n", arch.empty() ? "(none)" : arch);
-    if (const GgufValue* n = f.metadata().find("general.name"); n && n->type() == GgufType::String) {
+    if (const GgufValue* n = f.metadata().find("general.name");
+        n && n->type() == GgufType::String) {
         fmt::print("name:          {}\n", std::get<std::string>(n->data));
     }
-    fmt::print("parameters:    {} ({}) in {} tensors\n", human_count(total.elements), total.elements,
-               total.tensors);
+    fmt::print("parameters:    {} ({}) in {} tensors\n", human_count(total.elements),
+               total.elements, total.tensors);
     fmt::print("tensor data:   {}, {:.4f} bits per weight\n", human_bytes(total.bytes),
                bits_per_weight(total.bytes, total.elements));
     if (!by_type.empty()) {
         fmt::print("types:\n");
         for (const auto& [name, s] : by_type) {
-            fmt::print("  {:<8} {:>5} tensors {:>14} weights {:>12} {:>8.4f} bpw\n", name, s.tensors,
-                       s.elements, human_bytes(s.bytes), bits_per_weight(s.bytes, s.elements));
+            fmt::print("  {:<8} {:>5} tensors {:>14} weights {:>12} {:>8.4f} bpw\n", name,
+                       s.tensors, s.elements, human_bytes(s.bytes),
+                       bits_per_weight(s.bytes, s.elements));
         }
     }
     size_t key_width = 4;
-    for (const auto& [key, value] : f.metadata().entries()) key_width = std::max(key_width, key.size());
+    for (const auto& [key, value] : f.metadata().entries())
+        key_width = std::max(key_width, key.size());
     fmt::print("metadata ({} keys):\n", f.metadata().size());
     for (const auto& [key, value] : f.metadata().entries()) {
         fmt::print("  {:<{}}  {:<16} {}\n", key, key_width, type_text(value), value_text(value));

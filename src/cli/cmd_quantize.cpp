@@ -11,7 +11,8 @@ namespace bitnet::cli {
 
 namespace {
 
-const char* const kTargets[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "tq1_0", "tq2_0", "iq2_s", "i2_s"};
+const char* const kTargets[] = {"f32",   "f16",   "bf16",  "q8_0", "q4_0",
+                                "tq1_0", "tq2_0", "iq2_s", "i2_s"};
 
 GgmlType parse_target(const std::string& name, const char* option) {
     for (const char* t : kTargets) {
@@ -22,7 +23,9 @@ GgmlType parse_target(const std::string& name, const char* option) {
     throw Error(std::string(option) + " '" + name + "' is not one of " + list);
 }
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / 1048576.0); }
+std::string mib(uint64_t bytes) {
+    return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / 1048576.0);
+}
 
 I2sLayout parse_i2s_layout(const std::string& name) {
     if (name == "auto") return I2sLayout::Auto;
@@ -46,8 +49,11 @@ void register_quantize(CLI::App& app) {
     cmd->add_option("--embd-type", a->embd, "Type for token_embd.weight (default: unchanged)");
     cmd->add_option("--output-type", a->output, "Type for output.weight (default: unchanged)");
     cmd->add_option("--fallback", a->fallback, "Type for tensors whose rows do not fit --type");
-    cmd->add_option("--i2s-layout", a->layout, "I2_S packing: auto, x86 or arm")->capture_default_str();
-    cmd->add_option("-t,--threads", a->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+    cmd->add_option("--i2s-layout", a->layout, "I2_S packing: auto, x86 or arm")
+        ->capture_default_str();
+    cmd->add_option("-t,--threads", a->threads, "Threads")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
     cmd->callback([a] {
         ConvertOptions o;
         o.type = parse_target(a->type, "--type");
@@ -70,14 +76,15 @@ void register_quantize(CLI::App& app) {
             after += t.bytes_after;
         }
         const auto bpw = [&](uint64_t b) {
-            return elements == 0 ? 0.0 : 8.0 * static_cast<double>(b) / static_cast<double>(elements);
+            return elements == 0 ? 0.0
+                                 : 8.0 * static_cast<double>(b) / static_cast<double>(elements);
         };
-        fmt::print(stderr, "converted {} of {} tensors to {} in {:.2f} s ({} threads)\n", r.converted,
-                   r.tensors.size(), type_name(o.type), r.seconds, o.threads);
-        fmt::print(stderr, "tensor data: {} -> {} ({:.4f} -> {:.4f} bits per weight)\n", mib(before), mib(after),
-                   bpw(before), bpw(after));
-        fmt::print(stderr, "file:        {} -> {}, wrote {}\n", mib(r.file_bytes_before), mib(r.file_bytes_after),
-                   a->out);
+        fmt::print(stderr, "converted {} of {} tensors to {} in {:.2f} s ({} threads)\n",
+                   r.converted, r.tensors.size(), type_name(o.type), r.seconds, o.threads);
+        fmt::print(stderr, "tensor data: {} -> {} ({:.4f} -> {:.4f} bits per weight)\n",
+                   mib(before), mib(after), bpw(before), bpw(after));
+        fmt::print(stderr, "file:        {} -> {}, wrote {}\n", mib(r.file_bytes_before),
+                   mib(r.file_bytes_after), a->out);
     });
 }
 

@@ -27,11 +27,15 @@ struct ModelArgs {
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
     cmd->add_option("-m,--model", a.model, "GGUF model")->required();
-    cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")->check(CLI::Range(0, 1024));
-    cmd->add_option("-c,--ctx-size", a.ctx, "Context size in tokens (default: the model's, at most 4096)")
+    cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")
+        ->check(CLI::Range(0, 1024));
+    cmd->add_option("-c,--ctx-size", a.ctx,
+                    "Context size in tokens (default: the model's, at most 4096)")
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-    cmd->add_option("--i2s-layout", a.layout, "I2_S packing: auto, x86 or arm")->capture_default_str();
-    cmd->add_option("--dump-tensors", a.dump, "Write every named intermediate to this folder (.npy)");
+    cmd->add_option("--i2s-layout", a.layout, "I2_S packing: auto, x86 or arm")
+        ->capture_default_str();
+    cmd->add_option("--dump-tensors", a.dump,
+                    "Write every named intermediate to this folder (.npy)");
 }
 
 Session open_session(const ModelArgs& a) {
@@ -56,7 +60,9 @@ std::string read_all(const std::string& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-double tokens_per_second(size_t n, double ms) { return ms > 0 ? 1000.0 * static_cast<double>(n) / ms : 0.0; }
+double tokens_per_second(size_t n, double ms) {
+    return ms > 0 ? 1000.0 * static_cast<double>(n) / ms : 0.0;
+}
 
 }  // namespace
 
@@ -73,17 +79,23 @@ void register_run(CLI::App& app) {
     };
     auto a = std::make_shared<Args>();
     add_model_options(cmd, a->model);
-    auto* p = cmd->add_option("-p,--prompt", a->prompt, "Prompt text (special tokens in it are parsed)");
+    auto* p =
+        cmd->add_option("-p,--prompt", a->prompt, "Prompt text (special tokens in it are parsed)");
     auto* f = cmd->add_option("-f,--file", a->file, "Read the prompt from a file");
     p->excludes(f);
-    cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate (-1: until end of generation)")
-        ->capture_default_str()->check(CLI::Range(-1, 1 << 20));
-    cmd->add_option("--temp", a->sampling.temperature, "Temperature (0: greedy)")->capture_default_str();
+    cmd->add_option("-n,--n-predict", a->n_predict,
+                    "Tokens to generate (-1: until end of generation)")
+        ->capture_default_str()
+        ->check(CLI::Range(-1, 1 << 20));
+    cmd->add_option("--temp", a->sampling.temperature, "Temperature (0: greedy)")
+        ->capture_default_str();
     cmd->add_option("--top-k", a->sampling.top_k, "Top-k (0: off)")->capture_default_str();
     cmd->add_option("--top-p", a->sampling.top_p, "Top-p (1: off)")->capture_default_str();
     cmd->add_option("--min-p", a->sampling.min_p, "Min-p (0: off)")->capture_default_str();
-    cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "Repetition penalty (1: off)")->capture_default_str();
-    cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "Tokens the penalties look back")->capture_default_str();
+    cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "Repetition penalty (1: off)")
+        ->capture_default_str();
+    cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "Tokens the penalties look back")
+        ->capture_default_str();
     cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty)->capture_default_str();
     cmd->add_option("--presence-penalty", a->sampling.presence_penalty)->capture_default_str();
     cmd->add_option("--seed", a->seed, "Random seed (default: random)");
@@ -102,8 +114,9 @@ void register_run(CLI::App& app) {
         eo.parse_special = true;
         const std::vector<TokenId> ids = tok.encode(prompt, eo);
         if (static_cast<int64_t>(ids.size()) > session.n_ctx()) {
-            throw Error("the prompt has " + std::to_string(ids.size()) + " tokens but the context holds " +
-                        std::to_string(session.n_ctx()) + " (raise -c)");
+            throw Error("the prompt has " + std::to_string(ids.size()) +
+                        " tokens but the context holds " + std::to_string(session.n_ctx()) +
+                        " (raise -c)");
         }
         GenerateOptions go;
         go.n_predict = a->n_predict;
@@ -119,28 +132,33 @@ void register_run(CLI::App& app) {
         };
         const GenerateResult r = generate(session, ids, go, stream);
         if (a->json) {
-            const nlohmann::json out = {
-                {"prompt_ids", r.prompt_ids},
-                {"ids", r.ids},
-                {"text", r.text},
-                {"stop", stop_reason_name(r.stop)},
-                {"seed", a->sampling.seed},
-                {"timings", {{"prompt_tokens", r.prompt_ids.size()}, {"prompt_ms", r.prompt_ms},
-                             {"gen_tokens", r.ids.size()}, {"gen_ms", r.gen_ms}}}};
+            const nlohmann::json out = {{"prompt_ids", r.prompt_ids},
+                                        {"ids", r.ids},
+                                        {"text", r.text},
+                                        {"stop", stop_reason_name(r.stop)},
+                                        {"seed", a->sampling.seed},
+                                        {"timings",
+                                         {{"prompt_tokens", r.prompt_ids.size()},
+                                          {"prompt_ms", r.prompt_ms},
+                                          {"gen_tokens", r.ids.size()},
+                                          {"gen_ms", r.gen_ms}}}};
             fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         } else {
             fmt::print("\n");
         }
         std::fflush(stdout);
-        fmt::print(stderr, "prompt: {} tokens in {:.1f} ms ({:.2f} tokens/s)\n", r.prompt_ids.size(), r.prompt_ms,
+        fmt::print(stderr, "prompt: {} tokens in {:.1f} ms ({:.2f} tokens/s)\n",
+                   r.prompt_ids.size(), r.prompt_ms,
                    tokens_per_second(r.prompt_ids.size(), r.prompt_ms));
-        fmt::print(stderr, "generation: {} tokens in {:.1f} ms ({:.2f} tokens/s), stopped: {}\n", r.ids.size(), r.gen_ms,
-                   tokens_per_second(r.ids.size(), r.gen_ms), stop_reason_name(r.stop));
+        fmt::print(stderr, "generation: {} tokens in {:.1f} ms ({:.2f} tokens/s), stopped: {}\n",
+                   r.ids.size(), r.gen_ms, tokens_per_second(r.ids.size(), r.gen_ms),
+                   stop_reason_name(r.stop));
     });
 }
 
 void register_score(CLI::App& app) {
-    auto* cmd = app.add_subcommand("score", "Teacher-forced log-probabilities, NLL and perplexity of a text");
+    auto* cmd = app.add_subcommand(
+        "score", "Teacher-forced log-probabilities, NLL and perplexity of a text");
     struct Args {
         ModelArgs model;
         std::string text, file;
@@ -151,7 +169,8 @@ void register_score(CLI::App& app) {
     auto* t = cmd->add_option("--text", a->text, "Text to score");
     auto* f = cmd->add_option("--file", a->file, "File to score");
     t->excludes(f);
-    cmd->add_flag("--json", a->json, "Print {\"ids\", \"tokens\", \"nll\", \"ppl\", \"token_logprobs\"}");
+    cmd->add_flag("--json", a->json,
+                  "Print {\"ids\", \"tokens\", \"nll\", \"ppl\", \"token_logprobs\"}");
     cmd->callback([a, t, f] {
         if (t->count() == 0 && f->count() == 0) throw Error("give --text or --file");
         Session session = open_session(a->model);
@@ -159,10 +178,13 @@ void register_score(CLI::App& app) {
         EncodeOptions eo;
         eo.add_special = true;
         const std::vector<TokenId> ids = session.model().tokenizer().encode(text, eo);
-        if (ids.size() < 2) throw Error("the text has " + std::to_string(ids.size()) + " token(s); scoring needs at least 2");
+        if (ids.size() < 2)
+            throw Error("the text has " + std::to_string(ids.size()) +
+                        " token(s); scoring needs at least 2");
         if (static_cast<int64_t>(ids.size()) > session.n_ctx()) {
-            throw Error("the text has " + std::to_string(ids.size()) + " tokens but the context holds " +
-                        std::to_string(session.n_ctx()) + " (raise -c)");
+            throw Error("the text has " + std::to_string(ids.size()) +
+                        " tokens but the context holds " + std::to_string(session.n_ctx()) +
+                        " (raise -c)");
         }
         session.evaluate(ids, true);
         std::vector<double> logprobs;
@@ -172,17 +194,22 @@ void register_score(CLI::App& app) {
             for (float v : l) max = std::max(max, static_cast<double>(v));
             double z = 0.0;
             for (float v : l) z += std::exp(static_cast<double>(v) - max);
-            logprobs.push_back(static_cast<double>(l[static_cast<size_t>(ids[i + 1])]) - max - std::log(z));
+            logprobs.push_back(static_cast<double>(l[static_cast<size_t>(ids[i + 1])]) - max -
+                               std::log(z));
         }
         double sum = 0.0;
         for (double lp : logprobs) sum += lp;
         const double nll = -sum / static_cast<double>(logprobs.size());
         if (a->json) {
-            const nlohmann::json out = {{"ids", ids}, {"tokens", ids.size()}, {"nll", nll}, {"ppl", std::exp(nll)},
+            const nlohmann::json out = {{"ids", ids},
+                                        {"tokens", ids.size()},
+                                        {"nll", nll},
+                                        {"ppl", std::exp(nll)},
                                         {"token_logprobs", logprobs}};
             fmt::print("{}\n", out.dump());
         } else {
-            fmt::print("tokens: {}, nll: {:.6f}, perplexity: {:.4f}\n", ids.size(), nll, std::exp(nll));
+            fmt::print("tokens: {}, nll: {:.6f}, perplexity: {:.4f}\n", ids.size(), nll,
+                       std::exp(nll));
         }
     });
 }

@@ -38,10 +38,12 @@ void register_synth(CLI::App& app) {
     cmd->add_option("--embd-type", *etype, "token_embd type")->capture_default_str();
     cmd->add_option("--seed", opts->seed)->capture_default_str();
     cmd->add_option("--rope-freq-base", opts->rope_freq_base)->capture_default_str();
-    cmd->add_flag("--ternary", opts->ternary, "Ternary projection weights (identical in TQ1_0, TQ2_0 and I2_S)");
+    cmd->add_flag("--ternary", opts->ternary,
+                  "Ternary projection weights (identical in TQ1_0, TQ2_0 and I2_S)");
     cmd->add_flag("--projection-scales", opts->projection_scales, "Add blk.N.<proj>.scale tensors");
     cmd->add_flag("--replica-2b4t", *replica,
-                  "Microsoft's 2B-4T file layout (released shapes unless --n-* say otherwise; needs --vocab)");
+                  "Microsoft's 2B-4T file layout (released shapes unless --n-* say otherwise; "
+                  "needs --vocab)");
     cmd->callback([=] {
         opts->weight_type = parse_type(*wtype);
         opts->embd_type = parse_type(*etype);

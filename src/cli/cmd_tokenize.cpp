@@ -28,11 +28,13 @@ void add_source_options(CLI::App* cmd, Source& s) {
 }
 
 Tokenizer load(const Source& s) {
-    if (s.model.empty() == s.json.empty()) throw Error("give exactly one of -m/--model or --tokenizer");
-    Tokenizer t = s.model.empty() ? Tokenizer::from_json_file(s.json) : Tokenizer::from_gguf_file(s.model);
+    if (s.model.empty() == s.json.empty())
+        throw Error("give exactly one of -m/--model or --tokenizer");
+    Tokenizer t =
+        s.model.empty() ? Tokenizer::from_json_file(s.json) : Tokenizer::from_gguf_file(s.model);
     if (s.verbose) {
-        fmt::print(stderr, "tokenizer: {} tokens, pre-tokenizer '{}', add_bos {}, add_eos {}\n", t.size(),
-                   t.pre_tokenizer(), t.add_bos(), t.add_eos());
+        fmt::print(stderr, "tokenizer: {} tokens, pre-tokenizer '{}', add_bos {}, add_eos {}\n",
+                   t.size(), t.pre_tokenizer(), t.add_bos(), t.add_eos());
         for (const std::string& n : t.notes()) fmt::print(stderr, "note: {}\n", n);
     }
     return t;
@@ -61,7 +63,8 @@ std::vector<TokenId> parse_ids(const std::string& text, size_t vocab) {
         }
         if (used != w.size()) throw Error("--ids: '" + w + "' is not a token id");
         if (v < 0 || static_cast<unsigned long long>(v) >= vocab) {
-            throw Error("--ids: " + w + " is outside the vocabulary (0.." + std::to_string(vocab - 1) + ")");
+            throw Error("--ids: " + w + " is outside the vocabulary (0.." +
+                        std::to_string(vocab - 1) + ")");
         }
         ids.push_back(static_cast<TokenId>(v));
     }

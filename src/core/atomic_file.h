@@ -10,7 +10,7 @@
 namespace bitnet {
 
 class AtomicFile {
-public:
+  public:
     explicit AtomicFile(const std::string& path);
     ~AtomicFile();
     AtomicFile(const AtomicFile&) = delete;
@@ -24,7 +24,7 @@ public:
 
     const std::string& temp_path() const { return temp_path_; }
 
-private:
+  private:
     std::string path_;
     std::string temp_path_;
     std::FILE* file_ = nullptr;

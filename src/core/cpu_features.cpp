@@ -21,7 +21,9 @@ Regs cpuid(unsigned leaf, unsigned sub) {
     return r;
 }
 
-bool bit(unsigned reg, int n) { return ((reg >> n) & 1u) != 0; }
+bool bit(unsigned reg, int n) {
+    return ((reg >> n) & 1u) != 0;
+}
 
 uint64_t xgetbv0() {
     unsigned lo = 0, hi = 0;
@@ -103,9 +105,12 @@ Isa active_isa() {
 
 std::string_view isa_name(Isa isa) {
     switch (isa) {
-        case Isa::Scalar: return "scalar";
-        case Isa::Avx2: return "avx2";
-        case Isa::Avx512: return "avx512";
+        case Isa::Scalar:
+            return "scalar";
+        case Isa::Avx2:
+            return "avx2";
+        case Isa::Avx512:
+            return "avx512";
     }
     return "?";
 }

@@ -25,10 +25,10 @@ inline uint16_t fp32_to_fp16(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);
     const auto sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
     const uint32_t ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) return sign | 0x7e00u;  // NaN -> quiet NaN
+    if (ax > 0x7f800000u) return sign | 0x7e00u;   // NaN -> quiet NaN
     if (ax >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520 rounds to infinity
-    if (ax < 0x38800000u) {                         // below 2^-14: half subnormal
-        if (ax < 0x33000000u) return sign;          // below 2^-25 rounds to zero
+    if (ax < 0x38800000u) {                        // below 2^-14: half subnormal
+        if (ax < 0x33000000u) return sign;         // below 2^-25 rounds to zero
         const uint32_t e = ax >> 23;
         const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
         const uint32_t shift = 126u - e;  // units of 2^-24; 14..24
@@ -42,7 +42,9 @@ inline uint16_t fp32_to_fp16(float f) {
     return static_cast<uint16_t>(sign | (r >> 13));
 }
 
-inline float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+    return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t fp32_to_bf16(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);

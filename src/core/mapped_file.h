@@ -8,7 +8,7 @@
 namespace bitnet {
 
 class MappedFile {
-public:
+  public:
     // Throws Error naming the path and the system error.
     explicit MappedFile(const std::string& path);
     ~MappedFile();
@@ -18,7 +18,7 @@ public:
     std::span<const uint8_t> bytes() const { return {data_, size_}; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;

@@ -9,11 +9,16 @@ namespace bitnet {
 
 std::string_view stop_reason_name(StopReason r) {
     switch (r) {
-        case StopReason::Length: return "length";
-        case StopReason::EndOfGeneration: return "eos";
-        case StopReason::StopString: return "stop";
-        case StopReason::ContextFull: return "context";
-        case StopReason::Cancelled: return "cancelled";
+        case StopReason::Length:
+            return "length";
+        case StopReason::EndOfGeneration:
+            return "eos";
+        case StopReason::StopString:
+            return "stop";
+        case StopReason::ContextFull:
+            return "context";
+        case StopReason::Cancelled:
+            return "cancelled";
     }
     return "?";
 }
@@ -22,11 +27,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
 // Holds back the tail of the text that could still become a stop string.
 class StopFilter {
-public:
+  public:
     explicit StopFilter(const std::vector<std::string>& stops) : stops_(stops) {
         for (const auto& s : stops_) {
             if (s.empty()) throw Error("stop strings must not be empty");
@@ -59,14 +66,15 @@ public:
     }
     std::string flush() { return std::exchange(buf_, {}); }
 
-private:
+  private:
     std::vector<std::string> stops_;
     std::string buf_;
 };
 
 }  // namespace
 
-GenerateResult generate(Session& session, const std::vector<TokenId>& prompt_ids, const GenerateOptions& o,
+GenerateResult generate(Session& session, const std::vector<TokenId>& prompt_ids,
+                        const GenerateOptions& o,
                         const std::function<bool(std::string_view)>& on_text) {
     if (prompt_ids.empty()) throw Error("the prompt is empty (no tokens to start from)");
     const Tokenizer& tok = session.model().tokenizer();

@@ -10,13 +10,17 @@ namespace bitnet {
 
 void validate(const SamplingOptions& o) {
     auto bad = [](const std::string& what) { return Error("sampling: " + what); };
-    if (!std::isfinite(o.temperature) || o.temperature > 100.0f) throw bad("temperature must be at most 100");
+    if (!std::isfinite(o.temperature) || o.temperature > 100.0f)
+        throw bad("temperature must be at most 100");
     if (o.top_k < 0) throw bad("top-k must be 0 (off) or positive");
     if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) throw bad("top-p must be in (0, 1]");
     if (!(o.min_p >= 0.0f && o.min_p <= 1.0f)) throw bad("min-p must be in [0, 1]");
-    if (!(o.repeat_penalty > 0.0f) || !std::isfinite(o.repeat_penalty)) throw bad("repeat penalty must be positive");
-    if (o.repeat_last_n < 0 || o.repeat_last_n > (1 << 20)) throw bad("repeat-last-n must be in 0..1048576");
-    if (!std::isfinite(o.frequency_penalty) || !std::isfinite(o.presence_penalty)) throw bad("penalties must be finite");
+    if (!(o.repeat_penalty > 0.0f) || !std::isfinite(o.repeat_penalty))
+        throw bad("repeat penalty must be positive");
+    if (o.repeat_last_n < 0 || o.repeat_last_n > (1 << 20))
+        throw bad("repeat-last-n must be in 0..1048576");
+    if (!std::isfinite(o.frequency_penalty) || !std::isfinite(o.presence_penalty))
+        throw bad("penalties must be finite");
 }
 
 Sampler::Sampler(const SamplingOptions& o) : o_(o) {
@@ -80,13 +84,15 @@ std::vector<std::pair<TokenId, float>> Sampler::distribution(std::span<const flo
     }
     size_t keep = ids.size();
     if (o_.top_k > 0 && static_cast<size_t>(o_.top_k) < keep) keep = static_cast<size_t>(o_.top_k);
-    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(keep), ids.end(), by_logit);
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(keep), ids.end(),
+                      by_logit);
     ids.resize(keep);
     // Probabilities at temperature 1 decide the top-p and min-p cuts.
     const float max = l[static_cast<size_t>(ids[0])];
     std::vector<double> p(ids.size());
     double sum = 0.0;
-    for (size_t i = 0; i < ids.size(); ++i) sum += p[i] = std::exp(static_cast<double>(l[static_cast<size_t>(ids[i])] - max));
+    for (size_t i = 0; i < ids.size(); ++i)
+        sum += p[i] = std::exp(static_cast<double>(l[static_cast<size_t>(ids[i])] - max));
     for (double& x : p) x /= sum;
     if (o_.top_p < 1.0f) {
         double cum = 0.0;
@@ -110,7 +116,8 @@ std::vector<std::pair<TokenId, float>> Sampler::distribution(std::span<const flo
     double z = 0.0;
     std::vector<double> w(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
-        z += w[i] = std::exp(static_cast<double>(l[static_cast<size_t>(ids[i])] - max) / o_.temperature);
+        z += w[i] =
+            std::exp(static_cast<double>(l[static_cast<size_t>(ids[i])] - max) / o_.temperature);
     }
     for (size_t i = 0; i < ids.size(); ++i) out[i] = {ids[i], static_cast<float>(w[i] / z)};
     return out;

@@ -9,7 +9,7 @@
 namespace bitnet {
 
 class SessionImpl {
-public:
+  public:
     SessionImpl(std::shared_ptr<const Model> m, const SessionOptions& o)
         : model(std::move(m)), options(o), pool(o.threads), forward(model->impl(), kv, pool) {
         const Hparams& h = model->hparams();
@@ -36,9 +36,12 @@ SessionOptions checked(const Model& m, SessionOptions o) {
     if (o.n_ctx < 1 || o.n_ctx > (1 << 20)) {
         throw Error("context size " + std::to_string(o.n_ctx) + " is outside 1..1048576");
     }
-    if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    if (o.threads < 1 || o.threads > 1024) throw Error("thread count " + std::to_string(o.threads) + " is outside 1..1024");
-    if (o.n_batch < 1 || o.n_batch > 65536) throw Error("batch size " + std::to_string(o.n_batch) + " is outside 1..65536");
+    if (o.threads == 0)
+        o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (o.threads < 1 || o.threads > 1024)
+        throw Error("thread count " + std::to_string(o.threads) + " is outside 1..1024");
+    if (o.n_batch < 1 || o.n_batch > 65536)
+        throw Error("batch size " + std::to_string(o.n_batch) + " is outside 1..65536");
     return o;
 }
 
@@ -61,7 +64,8 @@ void Session::evaluate(std::span<const int32_t> tokens, bool all_logits) {
     const int64_t n_vocab = s.model->hparams().n_vocab;
     for (int32_t t : tokens) {
         if (t < 0 || t >= n_vocab) {
-            throw Error("token id " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
+            throw Error("token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                        std::to_string(n_vocab - 1) + ")");
         }
     }
     std::vector<float> out;
@@ -89,21 +93,31 @@ std::span<const float> Session::logits(int64_t i) const {
     if (s.logit_rows == 0) throw Error("no logits yet: evaluate tokens first");
     if (i < 0) i = s.logit_rows - 1;
     if (!s.all_rows && i != s.logit_rows - 1) i = -1;
-    if (i < 0 || i >= s.logit_rows) throw Error("no logits for token " + std::to_string(i) + " of the last evaluation");
+    if (i < 0 || i >= s.logit_rows)
+        throw Error("no logits for token " + std::to_string(i) + " of the last evaluation");
     return {s.logits.data() + static_cast<size_t>(i) * n_vocab, n_vocab};
 }
 
-int64_t Session::n_past() const { return impl_->n_past; }
-int64_t Session::n_ctx() const { return impl_->kv.n_ctx; }
+int64_t Session::n_past() const {
+    return impl_->n_past;
+}
+int64_t Session::n_ctx() const {
+    return impl_->kv.n_ctx;
+}
 
 void Session::truncate(int64_t n) {
-    if (n < 0 || n > impl_->n_past) throw Error("cannot truncate to " + std::to_string(n) + " tokens");
+    if (n < 0 || n > impl_->n_past)
+        throw Error("cannot truncate to " + std::to_string(n) + " tokens");
     impl_->n_past = n;
     impl_->logits.clear();
     impl_->logit_rows = 0;
 }
 
-const Model& Session::model() const { return *impl_->model; }
-int Session::threads() const { return impl_->pool.size(); }
+const Model& Session::model() const {
+    return *impl_->model;
+}
+int Session::threads() const {
+    return impl_->pool.size();
+}
 
 }  // namespace bitnet

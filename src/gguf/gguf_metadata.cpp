@@ -8,19 +8,32 @@ namespace bitnet {
 
 std::string_view gguf_type_name(GgufType type) {
     switch (type) {
-        case GgufType::U8: return "u8";
-        case GgufType::I8: return "i8";
-        case GgufType::U16: return "u16";
-        case GgufType::I16: return "i16";
-        case GgufType::U32: return "u32";
-        case GgufType::I32: return "i32";
-        case GgufType::F32: return "f32";
-        case GgufType::Bool: return "bool";
-        case GgufType::String: return "string";
-        case GgufType::Array: return "array";
-        case GgufType::U64: return "u64";
-        case GgufType::I64: return "i64";
-        case GgufType::F64: return "f64";
+        case GgufType::U8:
+            return "u8";
+        case GgufType::I8:
+            return "i8";
+        case GgufType::U16:
+            return "u16";
+        case GgufType::I16:
+            return "i16";
+        case GgufType::U32:
+            return "u32";
+        case GgufType::I32:
+            return "i32";
+        case GgufType::F32:
+            return "f32";
+        case GgufType::Bool:
+            return "bool";
+        case GgufType::String:
+            return "string";
+        case GgufType::Array:
+            return "array";
+        case GgufType::U64:
+            return "u64";
+        case GgufType::I64:
+            return "i64";
+        case GgufType::F64:
+            return "f64";
     }
     return "invalid";
 }
@@ -39,7 +52,8 @@ bool GgufArray::operator==(const GgufArray& other) const {
                 return a == b;
             } else {
                 return a.size() == b.size() &&
-                       std::memcmp(a.data(), b.data(), a.size() * sizeof(typename V::value_type)) == 0;
+                       std::memcmp(a.data(), b.data(), a.size() * sizeof(typename V::value_type)) ==
+                           0;
             }
         },
         data);

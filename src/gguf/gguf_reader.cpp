@@ -14,14 +14,16 @@ namespace {
 
 constexpr size_t kMaxNameBytes = 63;  // ggml's GGML_MAX_NAME (64) including the terminator
 constexpr uint32_t kMaxDims = 4;
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;            // empty key, type, 1-byte value
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;                  // empty key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // name, n_dims, 1 dim, type, offset
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string quoted(const std::string& s) {
+    return "'" + s + "'";
+}
 
 // Bounds-checked little-endian reads; every failure names the file, offset and field.
 class Cursor {
-public:
+  public:
     Cursor(std::span<const uint8_t> bytes, const std::string& name) : bytes_(bytes), name_(name) {}
 
     size_t pos() const { return pos_; }
@@ -58,7 +60,8 @@ public:
     }
 
     // Checks that `count` elements of at least `min_size` bytes each can fit.
-    void require_room(size_t at, uint64_t count, uint64_t min_size, const std::string& field) const {
+    void require_room(size_t at, uint64_t count, uint64_t min_size,
+                      const std::string& field) const {
         if (count > remaining() / min_size) {
             fail(at, field,
                  "count " + std::to_string(count) + " needs at least " +
@@ -69,7 +72,7 @@ public:
         }
     }
 
-private:
+  private:
     std::span<const uint8_t> bytes_;
     const std::string& name_;
     size_t pos_ = 0;
@@ -79,22 +82,29 @@ uint64_t min_value_size(GgufType t) {
     switch (t) {
         case GgufType::U8:
         case GgufType::I8:
-        case GgufType::Bool: return 1;
+        case GgufType::Bool:
+            return 1;
         case GgufType::U16:
-        case GgufType::I16: return 2;
+        case GgufType::I16:
+            return 2;
         case GgufType::U32:
         case GgufType::I32:
-        case GgufType::F32: return 4;
+        case GgufType::F32:
+            return 4;
         case GgufType::U64:
         case GgufType::I64:
         case GgufType::F64:
-        case GgufType::String: return 8;
-        case GgufType::Array: return 4 + 8;
+        case GgufType::String:
+            return 8;
+        case GgufType::Array:
+            return 4 + 8;
     }
     return 1;
 }
 
-bool valid_type(int32_t t) { return t >= 0 && t <= static_cast<int32_t>(GgufType::F64); }
+bool valid_type(int32_t t) {
+    return t >= 0 && t <= static_cast<int32_t>(GgufType::F64);
+}
 
 template <typename T>
 std::vector<T> read_numbers(Cursor& c, uint64_t n, const std::string& field) {
@@ -122,16 +132,36 @@ GgufArray read_array(Cursor& c, const std::string& field) {
     GgufArray a;
     a.elem_type = et;
     switch (et) {
-        case GgufType::U8: a.data = read_numbers<uint8_t>(c, n, field); break;
-        case GgufType::I8: a.data = read_numbers<int8_t>(c, n, field); break;
-        case GgufType::U16: a.data = read_numbers<uint16_t>(c, n, field); break;
-        case GgufType::I16: a.data = read_numbers<int16_t>(c, n, field); break;
-        case GgufType::U32: a.data = read_numbers<uint32_t>(c, n, field); break;
-        case GgufType::I32: a.data = read_numbers<int32_t>(c, n, field); break;
-        case GgufType::F32: a.data = read_numbers<float>(c, n, field); break;
-        case GgufType::U64: a.data = read_numbers<uint64_t>(c, n, field); break;
-        case GgufType::I64: a.data = read_numbers<int64_t>(c, n, field); break;
-        case GgufType::F64: a.data = read_numbers<double>(c, n, field); break;
+        case GgufType::U8:
+            a.data = read_numbers<uint8_t>(c, n, field);
+            break;
+        case GgufType::I8:
+            a.data = read_numbers<int8_t>(c, n, field);
+            break;
+        case GgufType::U16:
+            a.data = read_numbers<uint16_t>(c, n, field);
+            break;
+        case GgufType::I16:
+            a.data = read_numbers<int16_t>(c, n, field);
+            break;
+        case GgufType::U32:
+            a.data = read_numbers<uint32_t>(c, n, field);
+            break;
+        case GgufType::I32:
+            a.data = read_numbers<int32_t>(c, n, field);
+            break;
+        case GgufType::F32:
+            a.data = read_numbers<float>(c, n, field);
+            break;
+        case GgufType::U64:
+            a.data = read_numbers<uint64_t>(c, n, field);
+            break;
+        case GgufType::I64:
+            a.data = read_numbers<int64_t>(c, n, field);
+            break;
+        case GgufType::F64:
+            a.data = read_numbers<double>(c, n, field);
+            break;
         case GgufType::Bool: {
             std::vector<uint8_t> v(n);
             for (uint64_t i = 0; i < n; ++i) v[i] = read_bool(c, field) ? 1 : 0;
@@ -147,26 +177,40 @@ GgufArray read_array(Cursor& c, const std::string& field) {
             a.data = std::move(v);
             break;
         }
-        case GgufType::Array: break;
+        case GgufType::Array:
+            break;
     }
     return a;
 }
 
 GgufValue read_value(Cursor& c, GgufType t, const std::string& field) {
     switch (t) {
-        case GgufType::U8: return {c.read<uint8_t>(field)};
-        case GgufType::I8: return {c.read<int8_t>(field)};
-        case GgufType::U16: return {c.read<uint16_t>(field)};
-        case GgufType::I16: return {c.read<int16_t>(field)};
-        case GgufType::U32: return {c.read<uint32_t>(field)};
-        case GgufType::I32: return {c.read<int32_t>(field)};
-        case GgufType::F32: return {c.read<float>(field)};
-        case GgufType::Bool: return {read_bool(c, field)};
-        case GgufType::String: return {c.read_string(field)};
-        case GgufType::Array: return {read_array(c, field)};
-        case GgufType::U64: return {c.read<uint64_t>(field)};
-        case GgufType::I64: return {c.read<int64_t>(field)};
-        case GgufType::F64: return {c.read<double>(field)};
+        case GgufType::U8:
+            return {c.read<uint8_t>(field)};
+        case GgufType::I8:
+            return {c.read<int8_t>(field)};
+        case GgufType::U16:
+            return {c.read<uint16_t>(field)};
+        case GgufType::I16:
+            return {c.read<int16_t>(field)};
+        case GgufType::U32:
+            return {c.read<uint32_t>(field)};
+        case GgufType::I32:
+            return {c.read<int32_t>(field)};
+        case GgufType::F32:
+            return {c.read<float>(field)};
+        case GgufType::Bool:
+            return {read_bool(c, field)};
+        case GgufType::String:
+            return {c.read_string(field)};
+        case GgufType::Array:
+            return {read_array(c, field)};
+        case GgufType::U64:
+            return {c.read<uint64_t>(field)};
+        case GgufType::I64:
+            return {c.read<int64_t>(field)};
+        case GgufType::F64:
+            return {c.read<double>(field)};
     }
     return {};
 }
@@ -174,7 +218,7 @@ GgufValue read_value(Cursor& c, GgufType t, const std::string& field) {
 }  // namespace
 
 class GgufParser {
-public:
+  public:
     GgufParser(GgufFile& f, std::span<const uint8_t> bytes) : f_(f), c_(bytes, f.name_) {}
 
     void run() {
@@ -184,9 +228,12 @@ public:
         data_section();
     }
 
-private:
+  private:
     void header() {
-        if (c_.remaining() < 4) c_.fail(0, "magic", "file truncated (" + std::to_string(c_.remaining()) + " bytes; not a GGUF file)");
+        if (c_.remaining() < 4)
+            c_.fail(
+                0, "magic",
+                "file truncated (" + std::to_string(c_.remaining()) + " bytes; not a GGUF file)");
         const auto magic = c_.read<uint32_t>("magic");
         if (magic != 0x46554747u) {  // "GGUF" little endian
             c_.fail(0, "magic", "not a GGUF file (expected the bytes 'GGUF')");
@@ -196,7 +243,8 @@ private:
         if (version == 0 || version > 3) {
             c_.fail(4, "version",
                     "unknown GGUF version " + std::to_string(version) +
-                        (version > 0xffff ? " (a big-endian file?)" : "") + "; versions 2 and 3 are read");
+                        (version > 0xffff ? " (a big-endian file?)" : "") +
+                        "; versions 2 and 3 are read");
         }
         f_.version_ = version;
         n_tensors_ = c_.read<uint64_t>("tensor count");
@@ -274,8 +322,9 @@ private:
             try {
                 t.type = resolve_type_id(t.type_id, architecture_, tf);
             } catch (const NotSupported& e) {
-                throw NotSupported(f_.name_ + ": byte " + std::to_string(type_at) + ": " +
-                                   std::string(e.what()).substr(std::string_view("not supported: ").size()));
+                throw NotSupported(
+                    f_.name_ + ": byte " + std::to_string(type_at) + ": " +
+                    std::string(e.what()).substr(std::string_view("not supported: ").size()));
             } catch (const Error& e) {
                 throw Error(f_.name_ + ": byte " + std::to_string(type_at) + ": " + e.what());
             }
@@ -284,7 +333,8 @@ private:
             if (!bytes) {
                 std::string why = "byte size overflows 64 bits";
                 if (t.type == GgmlType::I2_S && t.n_elements() % 4 != 0) {
-                    why = "I2_S needs a multiple of 4 elements, has " + std::to_string(t.n_elements());
+                    why = "I2_S needs a multiple of 4 elements, has " +
+                          std::to_string(t.n_elements());
                 } else if (t.type != GgmlType::I2_S && t.ne[0] % ti.block_size != 0) {
                     why = "row length " + std::to_string(t.ne[0]) + " is not a multiple of " +
                           std::string(ti.name) + "'s block size " + std::to_string(ti.block_size);
@@ -341,8 +391,9 @@ private:
             if (t.offset > avail || t.bytes > avail - t.offset) {
                 c_.fail(end_of_infos, "tensor " + quoted(t.name) + " data",
                         "bytes " + std::to_string(t.offset) + ".." + std::to_string(t.offset) +
-                            "+" + std::to_string(t.bytes) + " of the data section lie outside the file (" +
-                            std::to_string(avail) + " data bytes; file truncated?)");
+                            "+" + std::to_string(t.bytes) +
+                            " of the data section lie outside the file (" + std::to_string(avail) +
+                            " data bytes; file truncated?)");
             }
             order.push_back(&t);
         }

@@ -9,10 +9,12 @@ namespace bitnet {
 
 namespace {
 
-uint64_t pad_to(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+uint64_t pad_to(uint64_t x, uint64_t a) {
+    return (x + a - 1) / a * a;
+}
 
 class FileSink : public ByteSink {
-public:
+  public:
     explicit FileSink(AtomicFile& f) : f_(f) {}
     void write(const void* data, size_t n) override {
         f_.write(data, n);
@@ -20,7 +22,7 @@ public:
     }
     uint64_t written() const { return written_; }
 
-private:
+  private:
     AtomicFile& f_;
     uint64_t written_ = 0;
 };
@@ -76,7 +78,8 @@ void check_array(const std::string& key, const GgufArray& a) {
             return gguf_type_of<E>() == a.elem_type;
         },
         a.data);
-    if (!ok) throw Error("metadata key '" + key + "': array storage does not match its element type");
+    if (!ok)
+        throw Error("metadata key '" + key + "': array storage does not match its element type");
 }
 
 }  // namespace
@@ -127,7 +130,8 @@ void GgufWriter::write(const std::string& path) {
         if (a->type() != GgufType::U32) throw Error("general.alignment must be a u32");
         alignment = std::get<uint32_t>(a->data);
         if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
-            throw Error("general.alignment " + std::to_string(alignment) + " is not a power of two");
+            throw Error("general.alignment " + std::to_string(alignment) +
+                        " is not a power of two");
         }
     } else if (alignment != 32) {
         metadata_.set<uint32_t>("general.alignment", alignment);

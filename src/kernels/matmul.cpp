@@ -19,7 +19,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
     scratch.act.resize(arow * static_cast<size_t>(n_tokens));
     uint8_t* act = scratch.act.data();
     pool.parallel_for(n_tokens, 1, [&](int, int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) quantize_activation_row(f, x + t * w.cols, act + static_cast<size_t>(t) * arow, w.cols);
+        for (int64_t t = t0; t < t1; ++t)
+            quantize_activation_row(f, x + t * w.cols, act + static_cast<size_t>(t) * arow, w.cols);
     });
     const VecDotFn dot = vec_dot_for(w.type, w.i2s_layout);
     // Rows in chunks of 16 keep a weight row hot while it meets every token.

@@ -15,8 +15,8 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     }
 }
 
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos, float freq_base,
-          RopeStyle style) {
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos,
+          float freq_base, RopeStyle style) {
     // theta_i = pos · base^(-2i/rot_dims), by repeated multiplication as ggml computes it.
     const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(rot_dims));
     float cs[512], sn[512];

@@ -13,13 +13,17 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 enum class RopeStyle { Normal, Neox };
 // Rotates the first `rot_dims` of each of `n_heads` heads (head_dim apart) at position `pos`.
 // Normal rotates pairs (2i, 2i+1); NeoX rotates (i, i + rot_dims/2).
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos, float freq_base,
-          RopeStyle style);
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos,
+          float freq_base, RopeStyle style);
 
 // In place: x = softmax(x) over n values.
 void softmax(float* x, int64_t n);
 
-inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
-inline float relu_squared(float x) { return x > 0.0f ? x * x : 0.0f; }
+inline float silu(float x) {
+    return x / (1.0f + __builtin_expf(-x));
+}
+inline float relu_squared(float x) {
+    return x > 0.0f ? x * x : 0.0f;
+}
 
 }  // namespace bitnet

@@ -50,7 +50,8 @@ void ThreadPool::worker(int index) {
     }
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int, int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for(int64_t n, int64_t grain,
+                              const std::function<void(int, int64_t, int64_t)>& fn) {
     if (n <= 0) return;
     if (workers_.empty() || n <= grain) {
         fn(0, 0, n);

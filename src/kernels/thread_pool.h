@@ -12,7 +12,7 @@
 namespace bitnet {
 
 class ThreadPool {
-public:
+  public:
     explicit ThreadPool(int threads);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
@@ -22,9 +22,10 @@ public:
 
     // Calls fn(thread_index, begin, end) over [0, n) split into size() contiguous chunks
     // (chunks are multiples of `grain`). Returns when all are done; rethrows the first error.
-    void parallel_for(int64_t n, int64_t grain, const std::function<void(int, int64_t, int64_t)>& fn);
+    void parallel_for(int64_t n, int64_t grain,
+                      const std::function<void(int, int64_t, int64_t)>& fn);
 
-private:
+  private:
     void worker(int index);
     void run_chunk(int index);
 

@@ -153,8 +153,10 @@ float dot_q4_k(int64_t n, const void* vw, const void* va) {
                 sc[j] = w[b].scales[j] & 63;
                 mn[j] = w[b].scales[j + 4] & 63;
             } else {
-                sc[j] = static_cast<uint8_t>((w[b].scales[j + 4] & 0xf) | ((w[b].scales[j - 4] >> 6) << 4));
-                mn[j] = static_cast<uint8_t>((w[b].scales[j + 4] >> 4) | ((w[b].scales[j] >> 6) << 4));
+                sc[j] = static_cast<uint8_t>((w[b].scales[j + 4] & 0xf) |
+                                             ((w[b].scales[j - 4] >> 6) << 4));
+                mn[j] =
+                    static_cast<uint8_t>((w[b].scales[j + 4] >> 4) | ((w[b].scales[j] >> 6) << 4));
             }
         }
         int32_t isum = 0, msum = 0;
@@ -184,9 +186,12 @@ float dot_q6_k(int64_t n, const void* vw, const void* va) {
         for (int j = 0; j < kQK; j += 128, ql += 64, qh += 32) {
             for (int l = 0; l < 32; ++l) {
                 v[j + l] = static_cast<int8_t>(((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32);
-                v[j + l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32);
-                v[j + l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-                v[j + l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+                v[j + l + 32] =
+                    static_cast<int8_t>(((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                v[j + l + 64] =
+                    static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                v[j + l + 96] =
+                    static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
             }
         }
         int32_t isum = 0;
@@ -214,7 +219,8 @@ float dot_i2s(int64_t n, const void* vw, const void* va) {
         int32_t s = 0;
         for (int plane = 0; plane < 4; ++plane) {
             const int shift = 6 - 2 * plane;
-            for (int k = 0; k < kStride; ++k) s += ((bytes[k] >> shift) & 3) * qb[plane * kStride + k];
+            for (int k = 0; k < kStride; ++k)
+                s += ((bytes[k] >> shift) & 3) * qb[plane * kStride + k];
         }
         isum += s;
     }
@@ -229,38 +235,59 @@ ActFormat act_format_for(GgmlType w) {
         // only lose accuracy (llama.cpp's AVX-512 path does not round them either).
         case GgmlType::F32:
         case GgmlType::F16:
-        case GgmlType::BF16: return ActFormat::F32;
+        case GgmlType::BF16:
+            return ActFormat::F32;
         case GgmlType::Q8_0:
-        case GgmlType::Q4_0: return ActFormat::Q8_0;
+        case GgmlType::Q4_0:
+            return ActFormat::Q8_0;
         case GgmlType::Q4_K:
         case GgmlType::Q6_K:
         case GgmlType::TQ1_0:
         case GgmlType::TQ2_0:
-        case GgmlType::IQ2_S: return ActFormat::Q8_K;
-        case GgmlType::I2_S: return ActFormat::I8Token;
-        default: throw NotSupported("matrix multiplication with " + std::string(type_name(w)) + " weights");
+        case GgmlType::IQ2_S:
+            return ActFormat::Q8_K;
+        case GgmlType::I2_S:
+            return ActFormat::I8Token;
+        default:
+            throw NotSupported("matrix multiplication with " + std::string(type_name(w)) +
+                               " weights");
     }
 }
 
 size_t act_row_bytes(ActFormat f, int64_t n) {
     switch (f) {
-        case ActFormat::F32: return static_cast<size_t>(n) * 4;
+        case ActFormat::F32:
+            return static_cast<size_t>(n) * 4;
         case ActFormat::F16:
-        case ActFormat::BF16: return static_cast<size_t>(n) * 2;
-        case ActFormat::Q8_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ8_0);
-        case ActFormat::Q8_K: return static_cast<size_t>(n / kQK) * sizeof(BlockQ8K);
-        case ActFormat::I8Token: return sizeof(I8TokenHeader) + static_cast<size_t>((n + 3) / 4 * 4);
+        case ActFormat::BF16:
+            return static_cast<size_t>(n) * 2;
+        case ActFormat::Q8_0:
+            return static_cast<size_t>(n / 32) * sizeof(BlockQ8_0);
+        case ActFormat::Q8_K:
+            return static_cast<size_t>(n / kQK) * sizeof(BlockQ8K);
+        case ActFormat::I8Token:
+            return sizeof(I8TokenHeader) + static_cast<size_t>((n + 3) / 4 * 4);
     }
     return 0;
 }
 
 void quantize_activation_row(ActFormat f, const float* x, void* dst, int64_t n) {
     switch (f) {
-        case ActFormat::F32: std::memcpy(dst, x, static_cast<size_t>(n) * 4); return;
-        case ActFormat::F16: quant::f16_from_float(x, dst, n, nullptr); return;
-        case ActFormat::BF16: quant::bf16_from_float(x, dst, n, nullptr); return;
-        case ActFormat::Q8_0: quant::q8_0_from_float(x, dst, n, nullptr); return;
-        case ActFormat::Q8_K: quant::q8_k_from_float(x, dst, n, nullptr); return;
+        case ActFormat::F32:
+            std::memcpy(dst, x, static_cast<size_t>(n) * 4);
+            return;
+        case ActFormat::F16:
+            quant::f16_from_float(x, dst, n, nullptr);
+            return;
+        case ActFormat::BF16:
+            quant::bf16_from_float(x, dst, n, nullptr);
+            return;
+        case ActFormat::Q8_0:
+            quant::q8_0_from_float(x, dst, n, nullptr);
+            return;
+        case ActFormat::Q8_K:
+            quant::q8_k_from_float(x, dst, n, nullptr);
+            return;
         case ActFormat::I8Token: {
             float max = 0.0f;
             for (int64_t i = 0; i < n; ++i) max = std::max(max, std::fabs(x[i]));
@@ -282,18 +309,31 @@ void quantize_activation_row(ActFormat f, const float* x, void* dst, int64_t n) 
 
 VecDotFn vec_dot_scalar(GgmlType w, I2sLayout layout) {
     switch (w) {
-        case GgmlType::F32: return dot_f32;
-        case GgmlType::F16: return dot_half<fp16_to_fp32>;
-        case GgmlType::BF16: return dot_half<bf16_to_fp32>;
-        case GgmlType::Q8_0: return dot_q8_0;
-        case GgmlType::Q4_0: return dot_q4_0;
-        case GgmlType::Q4_K: return dot_q4_k;
-        case GgmlType::Q6_K: return dot_q6_k;
-        case GgmlType::TQ1_0: return dot_tq1_0;
-        case GgmlType::TQ2_0: return dot_tq2_0;
-        case GgmlType::IQ2_S: return dot_iq2_s;
-        case GgmlType::I2_S: return layout == I2sLayout::Arm ? dot_i2s<64> : dot_i2s<128>;
-        default: throw NotSupported("matrix multiplication with " + std::string(type_name(w)) + " weights");
+        case GgmlType::F32:
+            return dot_f32;
+        case GgmlType::F16:
+            return dot_half<fp16_to_fp32>;
+        case GgmlType::BF16:
+            return dot_half<bf16_to_fp32>;
+        case GgmlType::Q8_0:
+            return dot_q8_0;
+        case GgmlType::Q4_0:
+            return dot_q4_0;
+        case GgmlType::Q4_K:
+            return dot_q4_k;
+        case GgmlType::Q6_K:
+            return dot_q6_k;
+        case GgmlType::TQ1_0:
+            return dot_tq1_0;
+        case GgmlType::TQ2_0:
+            return dot_tq2_0;
+        case GgmlType::IQ2_S:
+            return dot_iq2_s;
+        case GgmlType::I2_S:
+            return layout == I2sLayout::Arm ? dot_i2s<64> : dot_i2s<128>;
+        default:
+            throw NotSupported("matrix multiplication with " + std::string(type_name(w)) +
+                               " weights");
     }
 }
 

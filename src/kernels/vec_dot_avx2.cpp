@@ -39,7 +39,8 @@ float dot_tq2_0(int64_t n, const void* vw, const void* va) {
             const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + j));
             for (int l = 0; l < 4; ++l) {
                 const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(x, 2 * l), mask);
-                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs + j * 4 + l * 32));
+                const __m256i q =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs + j * 4 + l * 32));
                 acc = _mm256_add_epi32(acc, dot_u8_s8(codes, q));
             }
         }
@@ -92,7 +93,8 @@ float dot_f16(int64_t n, const void* vw, const void* va) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-        const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+        const __m256 w1 =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
         acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
         acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), acc1);
     }
@@ -119,12 +121,18 @@ float dot_f32(int64_t n, const void* vw, const void* va) {
 
 VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout) {
     switch (weight) {
-        case GgmlType::TQ2_0: return dot_tq2_0;
-        case GgmlType::I2_S: return layout == I2sLayout::Arm ? nullptr : dot_i2s_x86;
-        case GgmlType::Q8_0: return dot_q8_0;
-        case GgmlType::F16: return dot_f16;
-        case GgmlType::F32: return dot_f32;
-        default: return nullptr;
+        case GgmlType::TQ2_0:
+            return dot_tq2_0;
+        case GgmlType::I2_S:
+            return layout == I2sLayout::Arm ? nullptr : dot_i2s_x86;
+        case GgmlType::Q8_0:
+            return dot_q8_0;
+        case GgmlType::F16:
+            return dot_f16;
+        case GgmlType::F32:
+            return dot_f32;
+        default:
+            return nullptr;
     }
 }
 

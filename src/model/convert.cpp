@@ -11,7 +11,8 @@ namespace bitnet {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The type a tensor should have after conversion, before checking that it fits.
@@ -42,21 +43,32 @@ std::string shape_text(const GgufTensorInfo& t) {
 
 uint32_t file_type_for(GgmlType type) {
     switch (type) {
-        case GgmlType::F32: return 0;
-        case GgmlType::F16: return 1;
-        case GgmlType::Q4_0: return 2;
-        case GgmlType::Q8_0: return 7;
-        case GgmlType::IQ2_S: return 28;
-        case GgmlType::BF16: return 32;
-        case GgmlType::TQ1_0: return 36;
-        case GgmlType::TQ2_0: return 37;
-        case GgmlType::I2_S: return 40;
-        default: throw NotSupported("a file type for " + std::string(type_name(type)));
+        case GgmlType::F32:
+            return 0;
+        case GgmlType::F16:
+            return 1;
+        case GgmlType::Q4_0:
+            return 2;
+        case GgmlType::Q8_0:
+            return 7;
+        case GgmlType::IQ2_S:
+            return 28;
+        case GgmlType::BF16:
+            return 32;
+        case GgmlType::TQ1_0:
+            return 36;
+        case GgmlType::TQ2_0:
+            return 37;
+        case GgmlType::I2_S:
+            return 40;
+        default:
+            throw NotSupported("a file type for " + std::string(type_name(type)));
     }
 }
 
-ConvertReport convert_model(const std::string& in, const std::string& out, const ConvertOptions& o,
-                            const std::function<void(size_t, size_t, const std::string&)>& progress) {
+ConvertReport convert_model(
+    const std::string& in, const std::string& out, const ConvertOptions& o,
+    const std::function<void(size_t, size_t, const std::string&)>& progress) {
     const auto start = std::chrono::steady_clock::now();
     const GgufFile src = GgufFile::open(in);
     const std::string arch = src.architecture();
@@ -71,19 +83,25 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
             if (o.fallback && fits(*o.fallback, t, o.i2s_layout)) {
                 to = *o.fallback;
             } else {
-                problems.push_back(t.name + " (" + shape_text(t) + ": rows of " + std::to_string(t.ne[0]) +
-                                   " do not fit " + std::string(type_name(to)) + " blocks of " +
+                problems.push_back(t.name + " (" + shape_text(t) + ": rows of " +
+                                   std::to_string(t.ne[0]) + " do not fit " +
+                                   std::string(type_name(to)) + " blocks of " +
                                    std::to_string(type_info(to).block_size) + ")");
             }
         }
         if (to != t.type) {
             if (!can_dequantize(t.type)) {
-                problems.push_back(t.name + " (reading " + std::string(type_name(t.type)) + " is not supported)");
+                problems.push_back(t.name + " (reading " + std::string(type_name(t.type)) +
+                                   " is not supported)");
             } else if (!can_quantize(to)) {
-                problems.push_back(t.name + " (writing " + std::string(type_name(to)) + " is not supported)");
+                problems.push_back(t.name + " (writing " + std::string(type_name(to)) +
+                                   " is not supported)");
             } else if (to == GgmlType::I2_S && !is_microsoft_bitnet_arch(arch)) {
-                problems.push_back(t.name + " (I2_S is Microsoft's format for bitnet-b1.58 files; this file's "
-                                   "architecture is '" + arch + "')");
+                problems.push_back(
+                    t.name +
+                    " (I2_S is Microsoft's format for bitnet-b1.58 files; this file's "
+                    "architecture is '" +
+                    arch + "')");
             }
         }
         targets.push_back(to);
@@ -92,7 +110,8 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
         std::string msg = in + ": cannot convert " + std::to_string(problems.size()) + " tensor" +
                           (problems.size() == 1 ? "" : "s") + ":";
         for (const std::string& p : problems) msg += "\n  " + p;
-        if (!o.fallback) msg += "\n(--fallback TYPE chooses a type for tensors whose rows do not fit)";
+        if (!o.fallback)
+            msg += "\n(--fallback TYPE chooses a type for tensors whose rows do not fit)";
         throw Error(msg);
     }
 
@@ -110,7 +129,8 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
         const GgmlType to = targets[i];
         const std::span<const int64_t> ne(t.ne.data(), t.n_dims);
         const uint64_t after = *tensor_bytes(to, t.ne[0], t.n_elements());
-        report.tensors.push_back({t.name, t.type, to, static_cast<uint64_t>(t.n_elements()), t.bytes, after});
+        report.tensors.push_back(
+            {t.name, t.type, to, static_cast<uint64_t>(t.n_elements()), t.bytes, after});
         auto done = [&, i] {
             if (progress) progress(i + 1, src.tensors().size(), t.name);
         };
@@ -139,7 +159,8 @@ ConvertReport convert_model(const std::string& in, const std::string& out, const
     }
     w.write(out);
     report.file_bytes_after = std::filesystem::file_size(out);
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;
 }
 

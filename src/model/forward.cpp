@@ -27,14 +27,20 @@ void KvCache::init(int64_t n_layer, int64_t ctx, int64_t kv_width, bool use_f32)
 
 namespace {
 
-inline float load(const uint16_t* p, int64_t i) { return fp16_to_fp32(p[i]); }
-inline float load(const float* p, int64_t i) { return p[i]; }
+inline float load(const uint16_t* p, int64_t i) {
+    return fp16_to_fp32(p[i]);
+}
+inline float load(const float* p, int64_t i) {
+    return p[i];
+}
 
 }  // namespace
 
-Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads) : m(model), kv(cache), pool(threads) {}
+Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads)
+    : m(model), kv(cache), pool(threads) {}
 
-void Forward::norm(const std::vector<float>& in, const std::vector<float>& w, std::vector<float>& out, int64_t width) {
+void Forward::norm(const std::vector<float>& in, const std::vector<float>& w,
+                   std::vector<float>& out, int64_t width) {
     out.resize(static_cast<size_t>(n_tokens * width));
     for (int64_t t = 0; t < n_tokens; ++t) {
         rms_norm(in.data() + t * width, w.data(), out.data() + t * width, width, m.hp.rms_eps);
@@ -54,8 +60,10 @@ void Forward::rope_qk() {
     const Hparams& h = m.hp;
     const RopeStyle style = h.neox_rope ? RopeStyle::Neox : RopeStyle::Normal;
     for (int64_t t = 0; t < n_tokens; ++t) {
-        rope(a.q.data() + t * h.n_embd, h.n_head, h.head_dim, h.n_rot, pos0 + t, h.rope_freq_base, style);
-        rope(a.k.data() + t * kv.width, h.n_head_kv, h.head_dim, h.n_rot, pos0 + t, h.rope_freq_base, style);
+        rope(a.q.data() + t * h.n_embd, h.n_head, h.head_dim, h.n_rot, pos0 + t, h.rope_freq_base,
+             style);
+        rope(a.k.data() + t * kv.width, h.n_head_kv, h.head_dim, h.n_rot, pos0 + t,
+             h.rope_freq_base, style);
     }
 }
 
@@ -66,8 +74,10 @@ void Forward::attention(int il) {
     const size_t off = static_cast<size_t>(pos0 * kv.width);
     const size_t n = static_cast<size_t>(n_tokens * kv.width);
     if (kv.f32) {
-        std::copy(a.k.begin(), a.k.begin() + static_cast<std::ptrdiff_t>(n), kv.k32[l].begin() + static_cast<std::ptrdiff_t>(off));
-        std::copy(a.v.begin(), a.v.begin() + static_cast<std::ptrdiff_t>(n), kv.v32[l].begin() + static_cast<std::ptrdiff_t>(off));
+        std::copy(a.k.begin(), a.k.begin() + static_cast<std::ptrdiff_t>(n),
+                  kv.k32[l].begin() + static_cast<std::ptrdiff_t>(off));
+        std::copy(a.v.begin(), a.v.begin() + static_cast<std::ptrdiff_t>(n),
+                  kv.v32[l].begin() + static_cast<std::ptrdiff_t>(off));
         attend(kv.k32[l].data(), kv.v32[l].data());
     } else {
         for (size_t i = 0; i < n; ++i) {
@@ -112,11 +122,12 @@ void Forward::attend(const T* K, const T* V) {
 void Forward::dump(const std::string& name, int il, const std::vector<float>& data, int64_t width) {
     if (dump_dir.empty()) return;
     std::filesystem::create_directories(dump_dir);
-    const std::string file = dump_dir + "/" + (il >= 0 ? "blk." + std::to_string(il) + "." : std::string()) + name +
+    const std::string file = dump_dir + "/" +
+                             (il >= 0 ? "blk." + std::to_string(il) + "." : std::string()) + name +
                              ".pos" + std::to_string(pos0) + ".npy";
     // NumPy .npy v1: magic, header length, a dict padded to 64 bytes, then little-endian f32.
-    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n_tokens) + ", " +
-                         std::to_string(width) + "), }";
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                         std::to_string(n_tokens) + ", " + std::to_string(width) + "), }";
     while ((10 + header.size() + 1) % 64 != 0) header += ' ';
     header += '\n';
     std::ofstream out(file, std::ios::binary);
@@ -124,15 +135,18 @@ void Forward::dump(const std::string& name, int il, const std::vector<float>& da
     const auto len = static_cast<uint16_t>(header.size());
     out.write(reinterpret_cast<const char*>(&len), 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(n_tokens * width * 4));
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(n_tokens * width * 4));
     if (!out) throw Error(file + ": cannot write tensor dump");
 }
 
-void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits, std::vector<float>& logits) {
+void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
+                  std::vector<float>& logits) {
     const Hparams& h = m.hp;
     if (p0 + n > kv.n_ctx) {
-        throw Error("context is full: " + std::to_string(p0 + n) + " positions needed, the context holds " +
-                    std::to_string(kv.n_ctx) + " (raise -c)");
+        throw Error("context is full: " + std::to_string(p0 + n) +
+                    " positions needed, the context holds " + std::to_string(kv.n_ctx) +
+                    " (raise -c)");
     }
     n_tokens = n;
     pos0 = p0;

@@ -27,28 +27,30 @@ struct KvCache {
 
 // Activations of the batch being processed; each row is one token.
 struct Activations {
-    std::vector<float> x;                 // residual stream   [T, n_embd]
-    std::vector<float> cur;               // normed input      [T, n_embd]
-    std::vector<float> q, k, v;           // projections       [T, n_embd], [T, kv], [T, kv]
-    std::vector<float> attn;              // attention output  [T, n_embd]
-    std::vector<float> proj;              // projected output  [T, n_embd]
-    std::vector<float> gate, up;          // FFN               [T, n_ff]
-    std::vector<float> scores;            // per thread        [threads, n_ctx]
+    std::vector<float> x;         // residual stream   [T, n_embd]
+    std::vector<float> cur;       // normed input      [T, n_embd]
+    std::vector<float> q, k, v;   // projections       [T, n_embd], [T, kv], [T, kv]
+    std::vector<float> attn;      // attention output  [T, n_embd]
+    std::vector<float> proj;      // projected output  [T, n_embd]
+    std::vector<float> gate, up;  // FFN               [T, n_ff]
+    std::vector<float> scores;    // per thread        [threads, n_ctx]
 };
 
 class Forward {
-public:
+  public:
     Forward(const ModelImpl& model, KvCache& kv, ThreadPool& pool);
 
     // Runs tokens at positions pos0.. (the KV cache must hold pos0 + n entries). Writes logits
     // of the last token, or of every token when all_logits, into `logits` ([rows, n_vocab]).
-    void run(const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits, std::vector<float>& logits);
+    void run(const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
+             std::vector<float>& logits);
 
     // Directory for dumps of named intermediates ("" = off).
     std::string dump_dir;
 
     // Helpers the layer functions are written with; each works on all T rows.
-    void norm(const std::vector<float>& in, const std::vector<float>& w, std::vector<float>& out, int64_t width);
+    void norm(const std::vector<float>& in, const std::vector<float>& w, std::vector<float>& out,
+              int64_t width);
     void mm(const WeightMatrix& w, const std::vector<float>& in, std::vector<float>& out);
     void rope_qk();
     void attention(int il);

@@ -1,7 +1,7 @@
 // Loading: architecture and hyperparameters from metadata, every tensor checked for presence,
 // type and shape, weights bound in place.
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 
 #include "bitnet/error.h"
 #include "model/model_impl.h"
@@ -23,24 +23,28 @@ std::string shape_text(const GgufTensorInfo& t) {
 }
 
 class Binder {
-public:
+  public:
     Binder(const GgufFile& f, const ModelOptions& o) : f_(f), o_(o) {}
 
     const GgufTensorInfo* find(const std::string& name) const { return f_.find_tensor(name); }
 
-    const GgufTensorInfo& require(const std::string& name, std::initializer_list<int64_t> shape) const {
+    const GgufTensorInfo& require(const std::string& name,
+                                  std::initializer_list<int64_t> shape) const {
         const GgufTensorInfo* t = find(name);
         if (t == nullptr) {
-            throw Error(f_.path() + ": tensor '" + name + "' is missing (expected shape " + shape_text(shape) + ")");
+            throw Error(f_.path() + ": tensor '" + name + "' is missing (expected shape " +
+                        shape_text(shape) + ")");
         }
         bool ok = t->n_dims == shape.size();
         size_t d = 0;
         for (int64_t want : shape) ok = ok && d < 4 && t->ne[d++] == want;
         // A trailing dimension of 1 may be stored or not.
-        if (!ok && shape.size() == 1 && t->n_dims == 2 && t->ne[0] == *shape.begin() && t->ne[1] == 1) ok = true;
+        if (!ok && shape.size() == 1 && t->n_dims == 2 && t->ne[0] == *shape.begin() &&
+            t->ne[1] == 1)
+            ok = true;
         if (!ok) {
-            throw Error(f_.path() + ": tensor '" + name + "' has shape " + shape_text(*t) + ", expected " +
-                        shape_text(shape));
+            throw Error(f_.path() + ": tensor '" + name + "' has shape " + shape_text(*t) +
+                        ", expected " + shape_text(shape));
         }
         return *t;
     }
@@ -48,7 +52,8 @@ public:
     std::vector<float> vector(const std::string& name, int64_t n) const {
         const GgufTensorInfo& t = require(name, {n});
         if (!can_dequantize(t.type)) {
-            throw NotSupported(f_.path() + ": tensor '" + name + "' of type " + std::string(type_name(t.type)));
+            throw NotSupported(f_.path() + ": tensor '" + name + "' of type " +
+                               std::string(type_name(t.type)));
         }
         std::vector<float> v(static_cast<size_t>(n));
         dequantize_tensor(t.type, f_.tensor_data(t), 1, n, v.data());
@@ -65,25 +70,28 @@ public:
         try {
             act_format_for(t.type);
         } catch (const NotSupported&) {
-            throw NotSupported(f_.path() + ": tensor '" + name + "' of type " + std::string(type_name(t.type)) +
-                               " in a matrix multiplication");
+            throw NotSupported(f_.path() + ": tensor '" + name + "' of type " +
+                               std::string(type_name(t.type)) + " in a matrix multiplication");
         }
         if (t.type == GgmlType::I2_S) {
             w.i2s_layout = resolve_i2s_layout(o_.i2s_layout, t.n_elements());
             const int64_t block = w.i2s_layout == I2sLayout::Arm ? 64 : 128;
             if (cols % block != 0) {
-                throw NotSupported(f_.path() + ": I2_S tensor '" + name + "' with rows of " + std::to_string(cols) +
-                                   " values (needs a multiple of " + std::to_string(block) + ")");
+                throw NotSupported(f_.path() + ": I2_S tensor '" + name + "' with rows of " +
+                                   std::to_string(cols) + " values (needs a multiple of " +
+                                   std::to_string(block) + ")");
             }
             w.row_bytes = static_cast<size_t>(cols / 4);
             w.scale = i2s_scale(f_.tensor_data(t), t.n_elements());
-            if (!std::isfinite(w.scale)) throw Error(f_.path() + ": I2_S tensor '" + name + "' has a non-finite scale");
+            if (!std::isfinite(w.scale))
+                throw Error(f_.path() + ": I2_S tensor '" + name + "' has a non-finite scale");
         } else {
             const TypeInfo& ti = type_info(t.type);
             w.row_bytes = static_cast<size_t>(cols / ti.block_size) * ti.block_bytes;
         }
         // Optional per-projection scale (upstream bitnet conversions).
-        const std::string scale_name = name.substr(0, name.size() - std::string(".weight").size()) + ".scale";
+        const std::string scale_name =
+            name.substr(0, name.size() - std::string(".weight").size()) + ".scale";
         if (find(scale_name) != nullptr) {
             const std::vector<float> s = vector(scale_name, 1);
             w.scale *= s[0];
@@ -91,7 +99,7 @@ public:
         return w;
     }
 
-private:
+  private:
     const GgufFile& f_;
     const ModelOptions& o_;
 };
@@ -100,7 +108,8 @@ Architecture architecture_of(const std::string& name, const std::string& path) {
     if (name == "bitnet") return Architecture::Bitnet;
     if (name == "bitnet-b1.58" || name == "bitnet-25") return Architecture::BitnetB158;
     if (name == "llama") return Architecture::Llama;
-    throw NotSupported(path + ": architecture '" + name + "' (supported: bitnet, bitnet-b1.58, bitnet-25, llama)");
+    throw NotSupported(path + ": architecture '" + name +
+                       "' (supported: bitnet, bitnet-b1.58, bitnet-25, llama)");
 }
 
 Hparams read_hparams(const GgufFile& f) {
@@ -123,22 +132,30 @@ Hparams read_hparams(const GgufFile& f) {
     h.rms_eps = m.get_or<float>(p + "attention.layer_norm_rms_epsilon", 1e-5f);
     h.rope_freq_base = m.get_or<float>(p + "rope.freq_base", 10000.0f);
     auto bad = [&](const std::string& what) { return Error(f.path() + ": " + what); };
-    if (h.n_embd <= 0 || h.n_embd > (1 << 16)) throw bad("embedding_length " + std::to_string(h.n_embd) + " is out of range");
-    if (h.n_layer <= 0 || h.n_layer > 1024) throw bad("block_count " + std::to_string(h.n_layer) + " is out of range");
-    if (h.n_ff <= 0 || h.n_ff > (1 << 20)) throw bad("feed_forward_length " + std::to_string(h.n_ff) + " is out of range");
+    if (h.n_embd <= 0 || h.n_embd > (1 << 16))
+        throw bad("embedding_length " + std::to_string(h.n_embd) + " is out of range");
+    if (h.n_layer <= 0 || h.n_layer > 1024)
+        throw bad("block_count " + std::to_string(h.n_layer) + " is out of range");
+    if (h.n_ff <= 0 || h.n_ff > (1 << 20))
+        throw bad("feed_forward_length " + std::to_string(h.n_ff) + " is out of range");
     if (h.n_head <= 0 || h.n_embd % h.n_head != 0) {
-        throw bad("attention.head_count " + std::to_string(h.n_head) + " does not divide embedding_length " + std::to_string(h.n_embd));
+        throw bad("attention.head_count " + std::to_string(h.n_head) +
+                  " does not divide embedding_length " + std::to_string(h.n_embd));
     }
     if (h.n_head_kv <= 0 || h.n_head % h.n_head_kv != 0) {
-        throw bad("attention.head_count_kv " + std::to_string(h.n_head_kv) + " does not divide head_count " + std::to_string(h.n_head));
+        throw bad("attention.head_count_kv " + std::to_string(h.n_head_kv) +
+                  " does not divide head_count " + std::to_string(h.n_head));
     }
     h.head_dim = h.n_embd / h.n_head;
     h.n_rot = u_or("rope.dimension_count", h.head_dim);
     if (h.n_rot <= 0 || h.n_rot > h.head_dim || h.n_rot % 2 != 0 || h.n_rot > 1024) {
-        throw bad("rope.dimension_count " + std::to_string(h.n_rot) + " must be even and at most the head size " + std::to_string(h.head_dim));
+        throw bad("rope.dimension_count " + std::to_string(h.n_rot) +
+                  " must be even and at most the head size " + std::to_string(h.head_dim));
     }
-    if (!(h.rms_eps > 0.0f) || !std::isfinite(h.rms_eps)) throw bad("attention.layer_norm_rms_epsilon must be positive");
-    if (!(h.rope_freq_base > 0.0f) || !std::isfinite(h.rope_freq_base)) throw bad("rope.freq_base must be positive");
+    if (!(h.rms_eps > 0.0f) || !std::isfinite(h.rms_eps))
+        throw bad("attention.layer_norm_rms_epsilon must be positive");
+    if (!(h.rope_freq_base > 0.0f) || !std::isfinite(h.rope_freq_base))
+        throw bad("rope.freq_base must be positive");
     if (h.n_ctx_train <= 0) throw bad("context_length must be positive");
     h.neox_rope = h.arch != Architecture::Llama;
     return h;
@@ -149,16 +166,19 @@ Hparams read_hparams(const GgufFile& f) {
 void ModelImpl::embed(int32_t token, float* out) const {
     const WeightMatrix& e = token_embd;
     if (token < 0 || token >= e.rows) {
-        throw Error("token id " + std::to_string(token) + " is outside the embedding table (0.." + std::to_string(e.rows - 1) + ")");
+        throw Error("token id " + std::to_string(token) + " is outside the embedding table (0.." +
+                    std::to_string(e.rows - 1) + ")");
     }
     if (e.type == GgmlType::I2_S) {
         for (int64_t i = 0; i < e.cols; ++i) {
-            const uint8_t code = i2s_code({e.data, static_cast<size_t>(e.rows * e.cols / 4)}, token * e.cols + i, e.i2s_layout);
+            const uint8_t code = i2s_code({e.data, static_cast<size_t>(e.rows * e.cols / 4)},
+                                          token * e.cols + i, e.i2s_layout);
             out[i] = e.scale * static_cast<float>(code - 1);
         }
         return;
     }
-    dequantize_tensor(e.type, {e.data + static_cast<size_t>(token) * e.row_bytes, e.row_bytes}, 1, e.cols, out);
+    dequantize_tensor(e.type, {e.data + static_cast<size_t>(token) * e.row_bytes, e.row_bytes}, 1,
+                      e.cols, out);
 }
 
 Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
@@ -170,7 +190,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     const GgufFile& f = m->file;
     m->hp = read_hparams(f);
     Hparams& h = m->hp;
-    if (!f.metadata().contains("tokenizer.ggml.model")) throw Error(path + ": the file has no tokenizer (tokenizer.ggml.model)");
+    if (!f.metadata().contains("tokenizer.ggml.model"))
+        throw Error(path + ": the file has no tokenizer (tokenizer.ggml.model)");
     m->tokenizer.emplace(Tokenizer::from_gguf(f.metadata()));
 
     Binder b(f, options);
@@ -182,7 +203,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
                     std::to_string(m->tokenizer->size()) + " tokens");
     }
     if (!can_dequantize(embd->type)) {
-        throw NotSupported(path + ": token_embd.weight of type " + std::string(type_name(embd->type)));
+        throw NotSupported(path + ": token_embd.weight of type " +
+                           std::string(type_name(embd->type)));
     }
     m->token_embd = b.matrix("token_embd.weight", h.n_embd, h.n_vocab);
     m->output_norm = b.vector("output_norm.weight", h.n_embd);
@@ -212,15 +234,22 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     return std::shared_ptr<Model>(new Model(std::move(m)));
 }
 
-const Hparams& Model::hparams() const { return impl_->hp; }
-const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
-const GgufFile& Model::file() const { return impl_->file; }
+const Hparams& Model::hparams() const {
+    return impl_->hp;
+}
+const Tokenizer& Model::tokenizer() const {
+    return *impl_->tokenizer;
+}
+const GgufFile& Model::file() const {
+    return impl_->file;
+}
 
 std::string Model::describe() const {
     const Hparams& h = impl_->hp;
-    return fmt::format("{}: {} layers, width {}, {} heads ({} KV), FFN {}, vocabulary {}, weights {}", h.arch_name, h.n_layer,
-                       h.n_embd, h.n_head, h.n_head_kv, h.n_ff, h.n_vocab,
-                       impl_->layers.empty() ? "-" : std::string(type_name(impl_->layers[0].wq.type)));
+    return fmt::format(
+        "{}: {} layers, width {}, {} heads ({} KV), FFN {}, vocabulary {}, weights {}", h.arch_name,
+        h.n_layer, h.n_embd, h.n_head, h.n_head_kv, h.n_ff, h.n_vocab,
+        impl_->layers.empty() ? "-" : std::string(type_name(impl_->layers[0].wq.type)));
 }
 
 }  // namespace bitnet

@@ -11,12 +11,13 @@ namespace bitnet {
 
 // A matrix the forward pass multiplies by, or a vector it reads as floats.
 struct LayerWeights {
-    std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;  // sub-norms empty for llama
+    std::vector<float> attn_norm, attn_sub_norm, ffn_norm,
+        ffn_sub_norm;  // sub-norms empty for llama
     WeightMatrix wq, wk, wv, wo, ffn_gate, ffn_up, ffn_down;
 };
 
 class ModelImpl {
-public:
+  public:
     GgufFile file;
     Hparams hp;
     std::optional<Tokenizer> tokenizer;

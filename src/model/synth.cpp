@@ -1,8 +1,8 @@
 #include "bitnet/synth.h"
 
 #include <cmath>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -18,15 +18,16 @@ namespace {
 // Box-Muller over mt19937_64: the same seed gives the same weights with every standard
 // library (std::normal_distribution is implementation-defined).
 class Gaussian {
-public:
+  public:
     explicit Gaussian(uint64_t seed) : rng_(seed) {}
     float next() {
         const double u1 = (static_cast<double>(rng_() >> 11) + 0.5) * 0x1.0p-53;
         const double u2 = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-        return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+        return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) *
+                                  std::cos(6.283185307179586 * u2));
     }
 
-private:
+  private:
     std::mt19937_64 rng_;
 };
 
@@ -35,7 +36,8 @@ std::vector<uint8_t> encode_floats(const std::vector<float>& v, int64_t row_leng
     const auto n = static_cast<int64_t>(v.size());
     const auto bytes = tensor_bytes(type, row_length, n);
     if (!bytes) {
-        throw Error("rows of " + std::to_string(row_length) + " do not fit " + std::string(type_name(type)) + " blocks");
+        throw Error("rows of " + std::to_string(row_length) + " do not fit " +
+                    std::string(type_name(type)) + " blocks");
     }
     std::vector<uint8_t> out(*bytes);
     QuantOptions q;
@@ -45,12 +47,15 @@ std::vector<uint8_t> encode_floats(const std::vector<float>& v, int64_t row_leng
 }
 
 void validate(const SynthOptions& o) {
-    if (o.architecture != "bitnet" && o.architecture != "bitnet-b1.58" && o.architecture != "llama") {
-        throw NotSupported("synthetic architecture '" + o.architecture + "' (expected bitnet, bitnet-b1.58 or llama)");
+    if (o.architecture != "bitnet" && o.architecture != "bitnet-b1.58" &&
+        o.architecture != "llama") {
+        throw NotSupported("synthetic architecture '" + o.architecture +
+                           "' (expected bitnet, bitnet-b1.58 or llama)");
     }
     auto positive = [](int64_t v, const char* name, int64_t max) {
         if (v <= 0 || v > max) {
-            throw Error(std::string(name) + " = " + std::to_string(v) + " is outside 1.." + std::to_string(max));
+            throw Error(std::string(name) + " = " + std::to_string(v) + " is outside 1.." +
+                        std::to_string(max));
         }
     };
     positive(o.n_embd, "n_embd", 1 << 16);
@@ -62,8 +67,10 @@ void validate(const SynthOptions& o) {
     if (o.n_embd % o.n_head != 0) throw Error("n_embd must be a multiple of n_head");
     if (o.n_head % o.n_head_kv != 0) throw Error("n_head must be a multiple of n_head_kv");
     if ((o.n_embd / o.n_head) % 2 != 0) throw Error("the head dimension must be even for RoPE");
-    if (o.replica_2b4t && o.architecture != "bitnet-b1.58") throw Error("the 2B-4T replica is a bitnet-b1.58 model");
-    if (o.replica_2b4t && o.vocab_from.empty()) throw Error("the 2B-4T replica needs --vocab (the Llama-3 vocabulary)");
+    if (o.replica_2b4t && o.architecture != "bitnet-b1.58")
+        throw Error("the 2B-4T replica is a bitnet-b1.58 model");
+    if (o.replica_2b4t && o.vocab_from.empty())
+        throw Error("the 2B-4T replica needs --vocab (the Llama-3 vocabulary)");
 }
 
 // A small Llama-3-style chat template; the released file's own template text is not
@@ -73,7 +80,8 @@ constexpr const char* kReplicaChatTemplate =
     "{{ message['role'] | capitalize }}: {{ message['content'] }}<|eot_id|>{% endfor %}"
     "{% if add_generation_prompt %}Assistant: {% endif %}";
 
-void set_replica_metadata(GgufMetadata& m, const SynthOptions& o, const GgufFile& vocab, int64_t n_vocab) {
+void set_replica_metadata(GgufMetadata& m, const SynthOptions& o, const GgufFile& vocab,
+                          int64_t n_vocab) {
     const std::string a = "bitnet-b1.58.";
     const GgufMetadata& v = vocab.metadata();
     m.set("general.architecture", "bitnet-b1.58");
@@ -95,14 +103,19 @@ void set_replica_metadata(GgufMetadata& m, const SynthOptions& o, const GgufFile
     if (const GgufValue* s = v.find("tokenizer.ggml.scores")) {
         m.set("tokenizer.ggml.scores", *s);
     } else {
-        m.set("tokenizer.ggml.scores", GgufArray::of(std::vector<float>(static_cast<size_t>(n_vocab), 0.0f)));
+        m.set("tokenizer.ggml.scores",
+              GgufArray::of(std::vector<float>(static_cast<size_t>(n_vocab), 0.0f)));
     }
     m.set("tokenizer.ggml.token_type", *v.find("tokenizer.ggml.token_type"));
     m.set("tokenizer.ggml.merges", *v.find("tokenizer.ggml.merges"));
-    m.set<uint32_t>("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.get_uint("tokenizer.ggml.bos_token_id")));
-    m.set<uint32_t>("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.get_uint("tokenizer.ggml.eos_token_id")));
-    m.set<uint32_t>("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.get_uint("tokenizer.ggml.eos_token_id")));
-    m.set("tokenizer.chat_template", v.get_or<std::string>("tokenizer.chat_template", kReplicaChatTemplate));
+    m.set<uint32_t>("tokenizer.ggml.bos_token_id",
+                    static_cast<uint32_t>(v.get_uint("tokenizer.ggml.bos_token_id")));
+    m.set<uint32_t>("tokenizer.ggml.eos_token_id",
+                    static_cast<uint32_t>(v.get_uint("tokenizer.ggml.eos_token_id")));
+    m.set<uint32_t>("tokenizer.ggml.padding_token_id",
+                    static_cast<uint32_t>(v.get_uint("tokenizer.ggml.eos_token_id")));
+    m.set("tokenizer.chat_template",
+          v.get_or<std::string>("tokenizer.chat_template", kReplicaChatTemplate));
     m.set<uint32_t>("general.quantization_version", 2);
 }
 
@@ -110,8 +123,8 @@ void set_metadata(GgufMetadata& m, const SynthOptions& o, int64_t n_vocab, const
     const std::string& a = o.architecture;
     m.set("general.architecture", a);
     m.set("general.name", "synthetic-" + a);
-    m.set("general.description",
-          std::string("synthetic model with RANDOM weights written by bitnet synth; its output is meaningless"));
+    m.set("general.description", std::string("synthetic model with RANDOM weights written by "
+                                             "bitnet synth; its output is meaningless"));
     m.set<uint32_t>("general.file_type", file_type_for(o.weight_type));
     m.set<uint32_t>(a + ".context_length", static_cast<uint32_t>(o.n_ctx));
     m.set<uint32_t>(a + ".embedding_length", static_cast<uint32_t>(o.n_embd));
@@ -159,8 +172,8 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
         const auto& tokens = vocab->metadata().get_array<std::string>("tokenizer.ggml.tokens");
         if (n_vocab == 0) n_vocab = static_cast<int64_t>(tokens.size());
         if (n_vocab != static_cast<int64_t>(tokens.size())) {
-            throw Error("n_vocab " + std::to_string(n_vocab) + " differs from the " + std::to_string(tokens.size()) +
-                        " tokens of " + o.vocab_from);
+            throw Error("n_vocab " + std::to_string(n_vocab) + " differs from the " +
+                        std::to_string(tokens.size()) + " tokens of " + o.vocab_from);
         }
     }
     if (n_vocab <= 0) throw Error("n_vocab is required when no vocabulary file is given");
@@ -175,7 +188,8 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
     // Tensors are generated lazily, one at a time in file order, from one stream: a seed fixes
     // every weight and a large model never sits in memory whole.
     Gaussian g(o.seed);
-    auto add_floats = [&](const std::string& name, GgmlType type, std::vector<int64_t> ne, float scale, float offset) {
+    auto add_floats = [&](const std::string& name, GgmlType type, std::vector<int64_t> ne,
+                          float scale, float offset) {
         int64_t n = 1;
         for (int64_t d : ne) n *= d;
         const int64_t row = ne[0];
@@ -193,16 +207,18 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
         } else {
             const int64_t n = cols * rows;
             const float scale = fp16_to_fp32(fp32_to_fp16(std_dev));
-            w.add_tensor(name, o.weight_type, std::vector<int64_t>{cols, rows}, [&g, n, cols, scale, type = o.weight_type](ByteSink& sink) {
-                std::vector<float> v(static_cast<size_t>(n));
-                for (int64_t i = 0; i < n; ++i) {
-                    const float r = g.next();
-                    v[static_cast<size_t>(i)] = r < -0.43f ? -scale : r > 0.43f ? scale : 0.0f;
-                    if (i % 256 == 0) v[static_cast<size_t>(i)] = r < 0.0f ? -scale : scale;
-                }
-                const std::vector<uint8_t> bytes = encode_floats(v, cols, type);
-                sink.write(bytes.data(), bytes.size());
-            });
+            w.add_tensor(
+                name, o.weight_type, std::vector<int64_t>{cols, rows},
+                [&g, n, cols, scale, type = o.weight_type](ByteSink& sink) {
+                    std::vector<float> v(static_cast<size_t>(n));
+                    for (int64_t i = 0; i < n; ++i) {
+                        const float r = g.next();
+                        v[static_cast<size_t>(i)] = r < -0.43f ? -scale : r > 0.43f ? scale : 0.0f;
+                        if (i % 256 == 0) v[static_cast<size_t>(i)] = r < 0.0f ? -scale : scale;
+                    }
+                    const std::vector<uint8_t> bytes = encode_floats(v, cols, type);
+                    sink.write(bytes.data(), bytes.size());
+                });
         }
         if (o.projection_scales) {
             const std::string base = name.substr(0, name.size() - std::string(".weight").size());
@@ -213,7 +229,8 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
     const int64_t kv = e / o.n_head * o.n_head_kv;
     const bool sub_norms = o.architecture != "llama";
     // Embeddings double as the output head: std 4/sqrt(width) gives logits of std about 4.
-    add_floats("token_embd.weight", o.embd_type, {e, n_vocab}, 4.0f / std::sqrt(static_cast<float>(e)), 0.0f);
+    add_floats("token_embd.weight", o.embd_type, {e, n_vocab},
+               4.0f / std::sqrt(static_cast<float>(e)), 0.0f);
     if (!o.replica_2b4t) add_floats("output_norm.weight", GgmlType::F32, {e}, 0.05f, 1.0f);
     for (int64_t l = 0; l < o.n_layer; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";

@@ -6,7 +6,7 @@
 
 namespace bitnet::quant {
 
-#define BITNET_QUANT_FORMAT(name)                                  \
+#define BITNET_QUANT_FORMAT(name)                                 \
     void name##_to_float(const void* src, float* dst, int64_t k); \
     void name##_from_float(const float* src, void* dst, int64_t k, const float* importance);
 

@@ -24,7 +24,8 @@ Iq2sSearch::Iq2sSearch() : points_(kIq2sGridCodes.size()), map_(kMapSize, -1) {
     std::array<int8_t, 8> pos{};
     for (int code = 0; code < kMapSize; ++code) {
         if (map_[static_cast<size_t>(code)] >= 0) continue;
-        for (int i = 0; i < 8; ++i) pos[static_cast<size_t>(i)] = static_cast<int8_t>(2 * ((code >> (2 * i)) & 3) + 1);
+        for (int i = 0; i < 8; ++i)
+            pos[static_cast<size_t>(i)] = static_cast<int8_t>(2 * ((code >> (2 * i)) & 3) + 1);
         int best = INT_MAX;
         const size_t start = lists_.size();
         lists_.push_back(0);

@@ -14,7 +14,7 @@ namespace bitnet {
 #include "quant/iq2s_tables.inc"
 
 class Iq2sSearch {
-public:
+  public:
     static const Iq2sSearch& get();
 
     // Grid index of the point with 2-bit coordinates `code` (l_i at bits 2i), or -1.
@@ -26,11 +26,11 @@ public:
 
     static constexpr int kMapSize = 43692;  // covers every code with coordinates l <= 2
 
-private:
+  private:
     Iq2sSearch();
     std::vector<std::array<int8_t, 8>> points_;
-    std::vector<int32_t> map_;           // >= 0: grid index; < 0: -(offset + 1) into lists_
-    std::vector<uint16_t> lists_;        // [n, idx...] per off-grid code
+    std::vector<int32_t> map_;     // >= 0: grid index; < 0: -(offset + 1) into lists_
+    std::vector<uint16_t> lists_;  // [n, idx...] per off-grid code
 };
 
 }  // namespace bitnet

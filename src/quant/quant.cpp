@@ -34,7 +34,9 @@ constexpr QuantTraits kTraits[] = {
 constexpr int64_t kI2sX86Block = 128;  // values per 32 bytes
 constexpr int64_t kI2sArmBlock = 64;   // values per 16 bytes
 
-int64_t i2s_block(I2sLayout layout) { return layout == I2sLayout::Arm ? kI2sArmBlock : kI2sX86Block; }
+int64_t i2s_block(I2sLayout layout) {
+    return layout == I2sLayout::Arm ? kI2sArmBlock : kI2sX86Block;
+}
 
 // Byte and bit shift of value `index` in an I2_S tensor.
 std::pair<size_t, int> i2s_position(int64_t index, I2sLayout layout) {
@@ -90,7 +92,8 @@ void for_rows(int64_t n_rows, int threads, F&& f) {
 void check_finite(const float* src, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(src[i])) {
-            throw Error("value " + std::to_string(i) + " is " + (std::isnan(src[i]) ? "NaN" : "infinite") +
+            throw Error("value " + std::to_string(i) + " is " +
+                        (std::isnan(src[i]) ? "NaN" : "infinite") +
                         "; refusing to quantize non-finite weights");
         }
     }
@@ -99,7 +102,8 @@ void check_finite(const float* src, int64_t n) {
 // The traits of a row format that supports the direction, or NotSupported.
 const QuantTraits& require_traits(GgmlType type, bool quantize) {
     for (const QuantTraits& t : kTraits) {
-        if (t.type == type && (quantize ? t.from_float != nullptr : t.to_float != nullptr)) return t;
+        if (t.type == type && (quantize ? t.from_float != nullptr : t.to_float != nullptr))
+            return t;
     }
     throw NotSupported(std::string(quantize ? "quantizing into " : "dequantizing ") +
                        std::string(type_name(type)));
@@ -143,7 +147,8 @@ I2sLayout resolve_i2s_layout(I2sLayout requested, int64_t n) {
     if (requested == I2sLayout::Auto) {
         if (n % kI2sX86Block == 0) return I2sLayout::X86;
         if (n % kI2sArmBlock == 0) return I2sLayout::Arm;  // only the ARM layout can hold it
-        throw Error("I2_S: " + std::to_string(n) + " values fill neither layout's blocks (128 or 64)");
+        throw Error("I2_S: " + std::to_string(n) +
+                    " values fill neither layout's blocks (128 or 64)");
     }
     if (n % i2s_block(requested) != 0) {
         throw Error("I2_S: " + std::to_string(n) + " values do not fill the " +
@@ -155,7 +160,8 @@ I2sLayout resolve_i2s_layout(I2sLayout requested, int64_t n) {
 
 float i2s_scale(std::span<const uint8_t> src, int64_t n) {
     float scale = 0.0f;
-    if (src.size() < static_cast<size_t>(n / 4) + sizeof(float)) throw Error("I2_S: tensor data too short");
+    if (src.size() < static_cast<size_t>(n / 4) + sizeof(float))
+        throw Error("I2_S: tensor data too short");
     std::memcpy(&scale, src.data() + n / 4, sizeof(scale));
     return scale;
 }
@@ -208,7 +214,8 @@ void dequantize_tensor(GgmlType type, std::span<const uint8_t> src, int64_t n_ro
     const size_t row_bytes = static_cast<size_t>(n_per_row / t.block_size) * t.block_bytes;
     for_rows(n_rows, o.threads, [&](int64_t first, int64_t count) {
         for (int64_t r = first; r < first + count; ++r) {
-            t.to_float(src.data() + static_cast<size_t>(r) * row_bytes, dst + r * n_per_row, n_per_row);
+            t.to_float(src.data() + static_cast<size_t>(r) * row_bytes, dst + r * n_per_row,
+                       n_per_row);
         }
     });
 }

@@ -62,7 +62,8 @@ uint16_t code_of(const int8_t* L) {
     return u;
 }
 
-void weighted_sums(const float* weight, const float* xval, const int8_t* L, float& sumqx, float& sumq2) {
+void weighted_sums(const float* weight, const float* xval, const int8_t* L, float& sumqx,
+                   float& sumq2) {
     sumqx = 0;
     sumq2 = 0;
     for (int i = 0; i < 16; ++i) {
@@ -104,7 +105,8 @@ float quantize_16(const Iq2sSearch& s, const float* xb, const float* weight, con
         for (int k = 0; k < 2; ++k) {
             const uint16_t u = round_group(xval + 8 * k, id, Laux + 8 * k);
             on_grid_aux[k] = s.grid_index(u) >= 0;
-            if (!on_grid_aux[k]) best_neighbour(s, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+            if (!on_grid_aux[k])
+                best_neighbour(s, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
         }
         float sumqx = 0, sumq2 = 0;
         weighted_sums(weight, xval, Laux, sumqx, sumq2);
@@ -121,7 +123,8 @@ float quantize_16(const Iq2sSearch& s, const float* xb, const float* weight, con
         for (int k = 0; k < 2; ++k) {
             if (on_grid[k]) continue;
             const uint16_t u = round_group(xval + 8 * k, id, L + 8 * k);
-            if (s.grid_index(u) < 0) best_neighbour(s, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+            if (s.grid_index(u) < 0)
+                best_neighbour(s, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
         }
         float sumqx = 0, sumq2 = 0;
         weighted_sums(weight, xval, L, sumqx, sumq2);
@@ -186,7 +189,8 @@ void iq2_s_from_float(const float* x, void* vy, int64_t k, const float* importan
     const Iq2sSearch& s = Iq2sSearch::get();
     auto* y = static_cast<BlockIQ2S*>(vy);
     for (int64_t i = 0; i < k / kQK; ++i) {
-        quantize_block(s, x + i * kQK, importance != nullptr ? importance + i * kQK : nullptr, y[i]);
+        quantize_block(s, x + i * kQK, importance != nullptr ? importance + i * kQK : nullptr,
+                       y[i]);
     }
 }
 

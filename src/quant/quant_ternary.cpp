@@ -23,7 +23,9 @@ float absmax(const float* x, int n) {
 }
 
 // -1, 0, 1 -> 0, 1, 2 (lroundf: half away from zero, as ggml)
-int trit(float x, float id) { return static_cast<int>(std::lroundf(x * id)) + 1; }
+int trit(float x, float id) {
+    return static_cast<int>(std::lroundf(x * id)) + 1;
+}
 
 uint8_t pack_trits(const float* x, int stride, int count, float id) {
     uint8_t q = 0;
@@ -31,7 +33,9 @@ uint8_t pack_trits(const float* x, int stride, int count, float id) {
     return q;
 }
 
-uint8_t to_fraction(uint8_t q) { return static_cast<uint8_t>((static_cast<uint16_t>(q) * 256 + 242) / 243); }
+uint8_t to_fraction(uint8_t q) {
+    return static_cast<uint8_t>((static_cast<uint16_t>(q) * 256 + 242) / 243);
+}
 
 float trit_value(uint8_t byte, int n, float d) {
     static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
@@ -51,7 +55,8 @@ void tq2_0_from_float(const float* x, void* vy, int64_t k, const float*) {
         for (int j = 0; j < 64; j += 32) {
             for (int m = 0; m < 32; ++m) {
                 uint8_t q = 0;
-                for (int n = 0; n < 4; ++n) q = static_cast<uint8_t>(q + ((trit(x[m + n * 32], id) & 3) << (2 * n)));
+                for (int n = 0; n < 4; ++n)
+                    q = static_cast<uint8_t>(q + ((trit(x[m + n * 32], id) & 3) << (2 * n)));
                 y[i].qs[j + m] = q;
             }
             x += 128;

@@ -108,7 +108,8 @@ std::string TokenizerImpl::piece(TokenId id, bool render_special) const {
     constexpr uint32_t kSpecial = token_attr::kUnknown | token_attr::kControl;
     if (!render_special && (d.attr & kSpecial) != 0) return {};
     if ((d.attr & (kSpecial | token_attr::kUserDefined)) != 0) return d.text;
-    if ((d.attr & token_attr::kByte) != 0) return std::string(1, static_cast<char>(byte_of_token(d.text)));
+    if ((d.attr & token_attr::kByte) != 0)
+        return std::string(1, static_cast<char>(byte_of_token(d.text)));
     if ((d.attr & token_attr::kNormal) == 0) return {};
     if (type == VocabType::Bpe && !escape_whitespaces) return byte_decode(d.text);
     return unescape_spaces(d.text);
@@ -120,7 +121,8 @@ std::string TokenizerImpl::decode(std::span<const TokenId> ids, const DecodeOpti
         remove_space = false;
         ids = ids.subspan(1);
     }
-    if (o.remove_special && add_eos && !ids.empty() && ids.back() == special.eos) ids = ids.first(ids.size() - 1);
+    if (o.remove_special && add_eos && !ids.empty() && ids.back() == special.eos)
+        ids = ids.first(ids.size() - 1);
     std::string text;
     for (TokenId id : ids) {
         std::string p = piece(id, o.render_special);

@@ -17,7 +17,9 @@ struct Fragment {
     size_t length = 0;
 };
 
-bool c_isspace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool c_isspace(char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 void replace_spaces(std::string& s) {
     std::string out;
@@ -45,7 +47,8 @@ std::vector<Symbol> utf8_symbols(const std::string& text) {
     size_t offset = 0;
     int index = 0;
     while (offset < text.size()) {
-        const size_t n = std::min(unicode::utf8_length(static_cast<unsigned char>(text[offset])), text.size() - offset);
+        const size_t n = std::min(unicode::utf8_length(static_cast<unsigned char>(text[offset])),
+                                  text.size() - offset);
         symbols.push_back({index - 1, offset + n == text.size() ? -1 : index + 1, offset, n});
         offset += n;
         ++index;
@@ -80,12 +83,15 @@ void TokenizerImpl::encode_spm(const std::string& text, std::vector<TokenId>& ou
         float score;
         size_t size;
     };
-    auto cmp = [](const Bigram& l, const Bigram& r) { return l.score < r.score || (l.score == r.score && l.left > r.left); };
+    auto cmp = [](const Bigram& l, const Bigram& r) {
+        return l.score < r.score || (l.score == r.score && l.left > r.left);
+    };
     std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> queue(cmp);
     auto try_add = [&](int left, int right) {
         if (left == -1 || right == -1) return;
-        const TokenId id = find(text.substr(sym[static_cast<size_t>(left)].offset,
-                                            sym[static_cast<size_t>(left)].n + sym[static_cast<size_t>(right)].n));
+        const TokenId id =
+            find(text.substr(sym[static_cast<size_t>(left)].offset,
+                             sym[static_cast<size_t>(left)].n + sym[static_cast<size_t>(right)].n));
         if (id == kNoToken) return;
         queue.push({left, right, tokens[static_cast<size_t>(id)].score,
                     sym[static_cast<size_t>(left)].n + sym[static_cast<size_t>(right)].n});
@@ -126,19 +132,24 @@ void TokenizerImpl::encode_bpe(const std::string& text, std::vector<TokenId>& ou
         std::string text;
         int rank;
     };
-    auto cmp = [](const Bigram& l, const Bigram& r) { return l.rank > r.rank || (l.rank == r.rank && l.left > r.left); };
+    auto cmp = [](const Bigram& l, const Bigram& r) {
+        return l.rank > r.rank || (l.rank == r.rank && l.left > r.left);
+    };
     for (const std::string& word : splitter->split(text, pre.byte_encode)) {
         if (word.empty()) continue;
         std::vector<Symbol> sym;
         const bool whole = (ignore_merges && find(word) != kNoToken) ||
-                           (gemma4_newlines && word.find_first_not_of('\n') == std::string::npos && find(word) != kNoToken);
+                           (gemma4_newlines && word.find_first_not_of('\n') == std::string::npos &&
+                            find(word) != kNoToken);
         if (whole) {
             sym.push_back({-1, -1, 0, word.size()});
         } else {
             sym = utf8_symbols(word);
         }
         std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> queue(cmp);
-        auto piece = [&](int i) { return word.substr(sym[static_cast<size_t>(i)].offset, sym[static_cast<size_t>(i)].n); };
+        auto piece = [&](int i) {
+            return word.substr(sym[static_cast<size_t>(i)].offset, sym[static_cast<size_t>(i)].n);
+        };
         auto try_add = [&](int left, int right) {
             if (left == -1 || right == -1) return;
             std::string a = piece(left), b = piece(right);
@@ -208,8 +219,8 @@ void TokenizerImpl::encode_wpm(const std::string& text, std::vector<TokenId>& ou
                              (cp >= 0x20000 && cp <= 0x2a6df) || (cp >= 0x2a700 && cp <= 0x2b73f) ||
                              (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b920 && cp <= 0x2ceaf) ||
                              (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
-        if (ci.category == unicode::Category::Punctuation || (cp < 0x7f && ci.category == unicode::Category::Symbol) ||
-            chinese) {
+        if (ci.category == unicode::Category::Punctuation ||
+            (cp < 0x7f && ci.category == unicode::Category::Symbol) || chinese) {
             if (!words.back().empty()) words.emplace_back();
             words.back() = s;
             words.emplace_back();
@@ -242,13 +253,15 @@ void TokenizerImpl::encode_wpm(const std::string& text, std::vector<TokenId>& ou
     }
 }
 
-std::vector<TokenId> TokenizerImpl::encode(std::string_view text_view, const EncodeOptions& o) const {
+std::vector<TokenId> TokenizerImpl::encode(std::string_view text_view,
+                                           const EncodeOptions& o) const {
     const std::string text(text_view);
     std::vector<Fragment> frags;
     if (!text.empty()) frags.push_back({kNoToken, 0, text.size()});
     for (TokenId sid : special_cache) {
         const TokenData& d = tokens[static_cast<size_t>(sid)];
-        if (!o.parse_special && (d.attr & (token_attr::kControl | token_attr::kUnknown)) != 0) continue;
+        if (!o.parse_special && (d.attr & (token_attr::kControl | token_attr::kUnknown)) != 0)
+            continue;
         std::vector<Fragment> next;
         next.reserve(frags.size());
         for (const Fragment& f : frags) {

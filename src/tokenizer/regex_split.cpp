@@ -25,32 +25,43 @@ struct CategoryClass {
 };
 
 constexpr std::array kCategoryClasses = {
-    CategoryClass{"\\p{N}", Category::Number},       CategoryClass{"\\p{L}", Category::Letter},
-    CategoryClass{"\\p{P}", Category::Punctuation},  CategoryClass{"\\p{M}", Category::Mark},
-    CategoryClass{"\\p{S}", Category::Symbol},       CategoryClass{"\\p{Lu}", Category::Letter},
-    CategoryClass{"\\p{Ll}", Category::Letter},      CategoryClass{"\\p{Lt}", Category::Letter},
-    CategoryClass{"\\p{Lm}", Category::Letter},      CategoryClass{"\\p{Lo}", Category::Letter},
+    CategoryClass{"\\p{N}", Category::Number},      CategoryClass{"\\p{L}", Category::Letter},
+    CategoryClass{"\\p{P}", Category::Punctuation}, CategoryClass{"\\p{M}", Category::Mark},
+    CategoryClass{"\\p{S}", Category::Symbol},      CategoryClass{"\\p{Lu}", Category::Letter},
+    CategoryClass{"\\p{Ll}", Category::Letter},     CategoryClass{"\\p{Lt}", Category::Letter},
+    CategoryClass{"\\p{Lm}", Category::Letter},     CategoryClass{"\\p{Lo}", Category::Letter},
 };
 
 uint32_t collapsed_unit(Category c) {
     switch (c) {
-        case Category::Number: return 0xd1;
-        case Category::Letter: return 0xd2;
-        case Category::Punctuation: return 0xd3;
-        case Category::Mark: return 0xd4;
-        case Category::Symbol: return 0xd5;
-        default: return kCollapsedOther;
+        case Category::Number:
+            return 0xd1;
+        case Category::Letter:
+            return 0xd2;
+        case Category::Punctuation:
+            return 0xd3;
+        case Category::Mark:
+            return 0xd4;
+        case Category::Symbol:
+            return 0xd5;
+        default:
+            return kCollapsedOther;
     }
 }
 
 // ASCII members of each category, as class contents.
 std::string_view ascii_members(Category c) {
     switch (c) {
-        case Category::Number: return "0-9";
-        case Category::Letter: return "A-Za-z";
-        case Category::Punctuation: return "!-#%-*,-/:-;?-@\\[-\\]_\\{\\}";
-        case Category::Symbol: return "\\$\\+<->\\^`\\|\\~";
-        default: return "";
+        case Category::Number:
+            return "0-9";
+        case Category::Letter:
+            return "A-Za-z";
+        case Category::Punctuation:
+            return "!-#%-*,-/:-;?-@\\[-\\]_\\{\\}";
+        case Category::Symbol:
+            return "\\$\\+<->\\^`\\|\\~";
+        default:
+            return "";
     }
 }
 
@@ -127,7 +138,8 @@ struct RegexSplitter::Impl {
     }
 };
 
-RegexSplitter::RegexSplitter(const std::vector<std::string>& regexes) : impl_(std::make_unique<Impl>()) {
+RegexSplitter::RegexSplitter(const std::vector<std::string>& regexes)
+    : impl_(std::make_unique<Impl>()) {
     for (const std::string& r : regexes) {
         Compiled c;
         c.collapsed = uses_categories(r);
@@ -148,7 +160,8 @@ RegexSplitter::RegexSplitter(const std::vector<std::string>& regexes) : impl_(st
             throw Error("pre-tokenizer regex '" + r + "' does not compile at offset " +
                         std::to_string(err_offset) + ": " + text);
         }
-        pcre2_jit_compile(c.code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable
+        pcre2_jit_compile(
+            c.code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable
         impl_->regexes.push_back(c);
     }
 }
@@ -171,7 +184,8 @@ std::vector<std::string> RegexSplitter::split(std::string_view text, bool byte_e
         }
         const unicode::CodepointInfo ci = unicode::info(cp);
         plain[i] = ci.whitespace ? kCollapsedWhitespace : cp;
-        if (impl_->need_collapse) collapsed[i] = ci.whitespace ? kCollapsedWhitespace : collapsed_unit(ci.category);
+        if (impl_->need_collapse)
+            collapsed[i] = ci.whitespace ? kCollapsedWhitespace : collapsed_unit(ci.category);
     }
 
     std::vector<size_t> offsets = {cps.size()};

@@ -17,7 +17,7 @@
 namespace bitnet {
 
 class RegexSplitter {
-public:
+  public:
     // Throws Error when a regex does not compile.
     explicit RegexSplitter(const std::vector<std::string>& regexes);
     ~RegexSplitter();
@@ -28,7 +28,7 @@ public:
     // is mapped through GPT-2's byte-to-printable table.
     std::vector<std::string> split(std::string_view text, bool byte_encode) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

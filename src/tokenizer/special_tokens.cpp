@@ -34,16 +34,30 @@ void TokenizerImpl::detect_special_tokens() {
         tokens[static_cast<size_t>(t.second)].attr |= token_attr::kControl;
     };
     for (const auto& t : token_to_id) {
-        mark(s.eot, t, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-                        "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-                        "<end_of_utterance>"});
+        mark(s.eot, t,
+             {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+              "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
+              "<\xef\xbd\x9c"
+              "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+              "<end_of_utterance>"});
         mark(s.eom, t, {"<|eom_id|>"});
-        mark(s.fim_pre, t, {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
-                            "<PRE>", "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"});
-        mark(s.fim_suf, t, {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>",
-                            "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"});
-        mark(s.fim_mid, t, {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>",
-                            "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"});
+        mark(s.fim_pre, t,
+             {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+              "<\xef\xbd\x9c"
+              "fim\xe2\x96\x81"
+              "begin\xef\xbd\x9c>",
+              "<PRE>", "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"});
+        mark(s.fim_suf, t,
+             {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+              "<\xef\xbd\x9c"
+              "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+              "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"});
+        mark(s.fim_mid, t,
+             {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+              "<\xef\xbd\x9c"
+              "fim\xe2\x96\x81"
+              "end\xef\xbd\x9c>",
+              "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"});
         mark(s.fim_pad, t, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
         mark(s.fim_rep, t, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
         mark(s.fim_sep, t, {"<|file_sep|>"});
@@ -61,10 +75,29 @@ void TokenizerImpl::detect_special_tokens() {
         if (id != kNoToken) eog_set.insert(id);
     }
     for (const auto& t : token_to_id) {
-        if (one_of(t.first, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-                             "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-                             "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-                             "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~["})) {
+        if (one_of(t.first, {"<|eot_id|>",
+                             "<|im_end|>",
+                             "<|end|>",
+                             "<|return|>",
+                             "<|call|>",
+                             "<|flush|>",
+                             "<|calls|>",
+                             "<end_of_turn>",
+                             "<|endoftext|>",
+                             "</s>",
+                             "<|eom_id|>",
+                             "<EOT>",
+                             "_<EOT>",
+                             "[EOT]",
+                             "[EOS]",
+                             "<|end_of_text|>",
+                             "<end_of_utterance>",
+                             "<eos>",
+                             "<turn|>",
+                             "<|tool_response>",
+                             "<\xef\xbd\x9c"
+                             "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                             "[e~["})) {
             eog_set.insert(t.second);
             tokens[static_cast<size_t>(t.second)].attr |= token_attr::kControl;
         }
@@ -79,7 +112,8 @@ void TokenizerImpl::detect_special_tokens() {
     }
     // "<|end|>" is not an end of generation when "<|return|>"/"<|call|>" (or "<|calls|>"/
     // "<|flush|>") exist; "</s>" is not one beside "<|tool_response>".
-    bool has_return = false, has_call = false, has_end = false, has_flush = false, has_tool = false, has_s = false;
+    bool has_return = false, has_call = false, has_end = false, has_flush = false, has_tool = false,
+         has_s = false;
     TokenId end_id = kNoToken, s_id = kNoToken;
     for (TokenId id : eog_set) {
         if (id < 0 || static_cast<size_t>(id) >= tokens.size()) continue;
@@ -118,12 +152,14 @@ void TokenizerImpl::finish(const std::string& model_name) {
     }
     // Same algorithm and input order as llama.cpp, so equal-length tokens keep its order.
     std::sort(special_cache.begin(), special_cache.end(), [&](TokenId a, TokenId b) {
-        return tokens[static_cast<size_t>(a)].text.size() > tokens[static_cast<size_t>(b)].text.size();
+        return tokens[static_cast<size_t>(a)].text.size() >
+               tokens[static_cast<size_t>(b)].text.size();
     });
     // Per-model strip attributes llama.cpp applies by name.
     const std::string name = lower_ascii(model_name);
     if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
-        for (TokenId id : special_cache) tokens[static_cast<size_t>(id)].attr |= token_attr::kRStrip;
+        for (TokenId id : special_cache)
+            tokens[static_cast<size_t>(id)].attr |= token_attr::kRStrip;
         auto set = [&](const char* text, bool on) {
             const TokenId id = find(text);
             if (id == kNoToken) return;

@@ -23,7 +23,8 @@ struct TokenData {
 struct PairHash {
     size_t operator()(const std::pair<std::string, std::string>& p) const noexcept {
         const size_t a = std::hash<std::string>{}(p.first);
-        return a ^ (std::hash<std::string>{}(p.second) + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
+        return a ^
+               (std::hash<std::string>{}(p.second) + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
     }
 };
 
@@ -34,7 +35,7 @@ struct PreTokenizerDef {
 };
 
 class TokenizerImpl {
-public:
+  public:
     VocabType type = VocabType::Spm;
     std::vector<TokenData> tokens;
     // Insertion in id order into an unordered_map reproduces llama.cpp's iteration order for
@@ -71,7 +72,7 @@ public:
 
     TokenId byte_token(uint8_t byte) const;
 
-private:
+  private:
     void encode_spm(const std::string& text, std::vector<TokenId>& out) const;
     void encode_bpe(const std::string& text, std::vector<TokenId>& out) const;
     void encode_wpm(const std::string& text, std::vector<TokenId>& out) const;

@@ -18,32 +18,40 @@ Category category_of(uint32_t cp) {
         case U_LOWERCASE_LETTER:
         case U_TITLECASE_LETTER:
         case U_MODIFIER_LETTER:
-        case U_OTHER_LETTER: return Category::Letter;
+        case U_OTHER_LETTER:
+            return Category::Letter;
         case U_DECIMAL_DIGIT_NUMBER:
         case U_LETTER_NUMBER:
-        case U_OTHER_NUMBER: return Category::Number;
+        case U_OTHER_NUMBER:
+            return Category::Number;
         case U_NON_SPACING_MARK:
         case U_ENCLOSING_MARK:
-        case U_COMBINING_SPACING_MARK: return Category::Mark;
+        case U_COMBINING_SPACING_MARK:
+            return Category::Mark;
         case U_CONNECTOR_PUNCTUATION:
         case U_DASH_PUNCTUATION:
         case U_START_PUNCTUATION:
         case U_END_PUNCTUATION:
         case U_INITIAL_PUNCTUATION:
         case U_FINAL_PUNCTUATION:
-        case U_OTHER_PUNCTUATION: return Category::Punctuation;
+        case U_OTHER_PUNCTUATION:
+            return Category::Punctuation;
         case U_MATH_SYMBOL:
         case U_CURRENCY_SYMBOL:
         case U_MODIFIER_SYMBOL:
-        case U_OTHER_SYMBOL: return Category::Symbol;
+        case U_OTHER_SYMBOL:
+            return Category::Symbol;
         case U_SPACE_SEPARATOR:
         case U_LINE_SEPARATOR:
-        case U_PARAGRAPH_SEPARATOR: return Category::Separator;
+        case U_PARAGRAPH_SEPARATOR:
+            return Category::Separator;
         case U_CONTROL_CHAR:
         case U_FORMAT_CHAR:
         case U_PRIVATE_USE_CHAR:
-        case U_SURROGATE: return Category::Control;
-        default: return Category::Other;  // unassigned
+        case U_SURROGATE:
+            return Category::Control;
+        default:
+            return Category::Other;  // unassigned
     }
 }
 
@@ -62,13 +70,15 @@ const Tables& tables() {
         Tables x;
         x.info.resize(kTableSize);
         for (uint32_t cp = 0; cp < kTableSize; ++cp) {
-            x.info[cp] = {category_of(cp), u_hasBinaryProperty(static_cast<UChar32>(cp), UCHAR_WHITE_SPACE) != 0};
+            x.info[cp] = {category_of(cp),
+                          u_hasBinaryProperty(static_cast<UChar32>(cp), UCHAR_WHITE_SPACE) != 0};
         }
         x.utf8_byte.fill(-1);
         // Printable bytes map to themselves; the rest to 256, 257, ... in byte order.
         int next = 256;
         for (int b = 0; b < 256; ++b) {
-            const bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
+            const bool printable =
+                (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
             const int cp = printable ? b : next++;
             append_utf8(x.byte_utf8[static_cast<size_t>(b)], static_cast<uint32_t>(cp));
             x.utf8_byte[static_cast<size_t>(cp)] = static_cast<int16_t>(b);
@@ -82,7 +92,8 @@ const Tables& tables() {
 
 CodepointInfo info(uint32_t cp) {
     if (cp < kTableSize) return tables().info[cp];
-    return {category_of(cp), cp <= 0x10ffff && u_hasBinaryProperty(static_cast<UChar32>(cp), UCHAR_WHITE_SPACE) != 0};
+    return {category_of(cp), cp <= 0x10ffff && u_hasBinaryProperty(static_cast<UChar32>(cp),
+                                                                   UCHAR_WHITE_SPACE) != 0};
 }
 
 uint32_t to_lower(uint32_t cp) {
@@ -97,7 +108,8 @@ uint32_t nfd_first(uint32_t cp) {
         return icu::Normalizer2::getNFDInstance(status);
     }();
     icu::UnicodeString out;
-    if (nfd == nullptr || !nfd->getDecomposition(static_cast<UChar32>(cp), out) || out.isEmpty()) return cp;
+    if (nfd == nullptr || !nfd->getDecomposition(static_cast<UChar32>(cp), out) || out.isEmpty())
+        return cp;
     return static_cast<uint32_t>(out.char32At(0));
 }
 
@@ -130,7 +142,8 @@ bool decode_one(std::string_view s, size_t& offset, uint32_t& cp) {
     }
     if ((c & 0x08) == 0) {
         if (!cont(1) || !cont(2) || !cont(3)) return false;
-        cp = ((c & 0x07u) << 18) | ((at(1) & 0x3fu) << 12) | ((at(2) & 0x3fu) << 6) | (at(3) & 0x3fu);
+        cp = ((c & 0x07u) << 18) | ((at(1) & 0x3fu) << 12) | ((at(2) & 0x3fu) << 6) |
+             (at(3) & 0x3fu);
         offset += 4;
         return true;
     }
@@ -180,7 +193,9 @@ std::string encode(const std::vector<uint32_t>& cps, size_t begin, size_t end) {
     return out;
 }
 
-const std::string& byte_to_utf8(uint8_t byte) { return tables().byte_utf8[byte]; }
+const std::string& byte_to_utf8(uint8_t byte) {
+    return tables().byte_utf8[byte];
+}
 
 int utf8_to_byte(uint32_t cp) {
     if (cp >= tables().utf8_byte.size()) return -1;
@@ -194,7 +209,10 @@ size_t complete_utf8_prefix(std::string_view s) {
         const auto c = static_cast<unsigned char>(s[n - back]);
         if ((c & 0xc0) == 0x80) continue;  // continuation byte: keep looking for its lead
         if ((c & 0xc0) == 0xc0) {
-            const size_t need = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+            const size_t need = (c & 0xe0) == 0xc0   ? 2
+                                : (c & 0xf0) == 0xe0 ? 3
+                                : (c & 0xf8) == 0xf0 ? 4
+                                                     : 1;
             if (need > back) return n - back;
         }
         break;

@@ -11,7 +11,16 @@
 namespace bitnet::unicode {
 
 // General category groups, as the pre-tokenizer regexes use them (\p{L}, \p{N}, ...).
-enum class Category : uint8_t { Other, Letter, Number, Punctuation, Symbol, Mark, Separator, Control };
+enum class Category : uint8_t {
+    Other,
+    Letter,
+    Number,
+    Punctuation,
+    Symbol,
+    Mark,
+    Separator,
+    Control
+};
 
 struct CodepointInfo {
     Category category = Category::Other;
@@ -19,8 +28,8 @@ struct CodepointInfo {
 };
 
 CodepointInfo info(uint32_t cp);
-uint32_t to_lower(uint32_t cp);      // simple case mapping
-uint32_t nfd_first(uint32_t cp);     // first code point of the NFD decomposition
+uint32_t to_lower(uint32_t cp);   // simple case mapping
+uint32_t nfd_first(uint32_t cp);  // first code point of the NFD decomposition
 
 // Byte length a UTF-8 lead byte announces (1 for continuation and ASCII bytes).
 size_t utf8_length(unsigned char lead);

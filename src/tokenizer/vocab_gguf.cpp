@@ -27,8 +27,8 @@ const std::map<std::string, PreName>& pre_names() {
             for (const char* k : keys) m[k] = p;
         };
         const PreName llama3{"LLAMA3", true, true, true};
-        add({"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-             "jina-v5-nano"},
+        add({"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+             "lfm2", "jina-v5-nano"},
             llama3);
         add({"default"}, {"DEFAULT"});
         add({"minicpm5"}, {"MINICPM5", true, true});
@@ -40,13 +40,14 @@ const std::map<std::string, PreName>& pre_names() {
         add({"falcon"}, {"FALCON"});
         add({"mpt"}, {"MPT"});
         add({"starcoder"}, {"STARCODER"});
-        add({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
-             "mellum", "modern-bert", "exaone4"},
+        add({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
+             "a.x-4.0", "mellum", "modern-bert", "exaone4"},
             {"GPT2"});
         add({"jais-2"}, {"JAIS2"});
         add({"gemma4", "granite-embed-multi-311m"}, {"GEMMA4", true, false, false, true});
         add({"sarvam-moe"}, {"SARVAM_MOE", false, false, false, true});
-        add({"jina-v1-en", "jina-v2-code", "roberta-bpe"}, {"GPT2", true, false, false, false, true});
+        add({"jina-v1-en", "jina-v2-code", "roberta-bpe"},
+            {"GPT2", true, false, false, false, true});
         add({"whitespace"}, {"WHITESPACE"});
         add({"refact"}, {"REFACT"});
         add({"command-r"}, {"COMMAND_R", false});
@@ -92,7 +93,8 @@ const std::map<std::string, PreName>& pre_names() {
 
 // Pre-tokenizers llama.cpp implements with hand-written code rather than a regex.
 bool is_custom_only(const std::string& pre) {
-    return pre == "kimi-k2" || pre == "afmoe" || pre == "tiny_aya" || pre == "cohere2moe" || pre == "superbpe";
+    return pre == "kimi-k2" || pre == "afmoe" || pre == "tiny_aya" || pre == "cohere2moe" ||
+           pre == "superbpe";
 }
 
 // Microsoft's BitNet 2B-4T file carries Llama-3's vocabulary without tokenizer.ggml.pre.
@@ -109,7 +111,9 @@ bool looks_like_llama3(const std::vector<std::string>& tokens, const GgufMetadat
            std::get<std::vector<std::string>>(a.data)[0] == "\xc4\xa0 \xc4\xa0";
 }
 
-std::string where(const GgufMetadata& m) { return m.source.empty() ? "" : m.source + ": "; }
+std::string where(const GgufMetadata& m) {
+    return m.source.empty() ? "" : m.source + ": ";
+}
 
 void load_merges(TokenizerImpl& t, const GgufMetadata& m) {
     const auto& merges = m.get_array<std::string>("tokenizer.ggml.merges");
@@ -132,15 +136,20 @@ void set_bpe_pre(TokenizerImpl& t, const std::string& pre_key, const GgufMetadat
     if (pre.empty()) {
         if (looks_like_llama3(tokens, m)) {
             pre = "llama3";
-            t.notes.push_back("tokenizer.ggml.pre is missing but the vocabulary is Llama-3's: using the llama3 pre-tokenizer");
+            t.notes.push_back(
+                "tokenizer.ggml.pre is missing but the vocabulary is Llama-3's: using the llama3 "
+                "pre-tokenizer");
         } else {
-            t.notes.push_back("tokenizer.ggml.pre is missing: using llama.cpp's default pre-tokenizer (tokenization may differ from the original model's)");
+            t.notes.push_back(
+                "tokenizer.ggml.pre is missing: using llama.cpp's default pre-tokenizer "
+                "(tokenization may differ from the original model's)");
             pre = "default";
         }
     }
     if (is_custom_only(pre)) throw NotSupported(where(m) + "pre-tokenizer '" + pre + "'");
     auto it = pre_names().find(pre);
-    if (it == pre_names().end()) throw NotSupported(where(m) + "unknown pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
+    if (it == pre_names().end())
+        throw NotSupported(where(m) + "unknown pre-tokenizer '" + pre + "' (tokenizer.ggml.pre)");
     const PreName& p = it->second;
     t.pre = pre_tokenizer_kind(p.kind);
     t.pre.name = pre;
@@ -204,15 +213,16 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
     const auto* scores = optional_array<float>(m, "tokenizer.ggml.scores");
     const auto* types = optional_array<int32_t>(m, "tokenizer.ggml.token_type");
     if (scores != nullptr && scores->size() < tokens.size()) {
-        throw Error(where(m) + "tokenizer.ggml.scores has " + std::to_string(scores->size()) + " entries for " +
-                    std::to_string(tokens.size()) + " tokens");
+        throw Error(where(m) + "tokenizer.ggml.scores has " + std::to_string(scores->size()) +
+                    " entries for " + std::to_string(tokens.size()) + " tokens");
     }
     if (types != nullptr && types->size() < tokens.size()) {
-        throw Error(where(m) + "tokenizer.ggml.token_type has " + std::to_string(types->size()) + " entries for " +
-                    std::to_string(tokens.size()) + " tokens");
+        throw Error(where(m) + "tokenizer.ggml.token_type has " + std::to_string(types->size()) +
+                    " entries for " + std::to_string(tokens.size()) + " tokens");
     }
     if (tokens.empty() || tokens.size() > static_cast<size_t>(INT32_MAX)) {
-        throw Error(where(m) + "tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " entries");
+        throw Error(where(m) + "tokenizer.ggml.tokens has " + std::to_string(tokens.size()) +
+                    " entries");
     }
     t->tokens.resize(tokens.size());
     t->token_to_id.reserve(tokens.size());
@@ -225,13 +235,27 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
         d.attr = token_attr::kNormal;
         if (types != nullptr) {
             switch ((*types)[i]) {
-                case 1: d.attr = token_attr::kNormal; break;
-                case 2: d.attr = token_attr::kUnknown; break;
-                case 3: d.attr = token_attr::kControl; break;
-                case 4: d.attr = token_attr::kUserDefined; break;
-                case 5: d.attr = token_attr::kUnused; break;
-                case 6: d.attr = token_attr::kByte; break;
-                default: d.attr = 0; break;
+                case 1:
+                    d.attr = token_attr::kNormal;
+                    break;
+                case 2:
+                    d.attr = token_attr::kUnknown;
+                    break;
+                case 3:
+                    d.attr = token_attr::kControl;
+                    break;
+                case 4:
+                    d.attr = token_attr::kUserDefined;
+                    break;
+                case 5:
+                    d.attr = token_attr::kUnused;
+                    break;
+                case 6:
+                    d.attr = token_attr::kByte;
+                    break;
+                default:
+                    d.attr = 0;
+                    break;
             }
         }
     }
@@ -274,7 +298,9 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
     return Tokenizer(std::move(t));
 }
 
-Tokenizer Tokenizer::from_gguf_file(const std::string& path) { return from_gguf(GgufFile::open(path).metadata()); }
+Tokenizer Tokenizer::from_gguf_file(const std::string& path) {
+    return from_gguf(GgufFile::open(path).metadata());
+}
 
 PreTokenizerDef pre_tokenizer_kind(const std::string& kind) {
     struct Entry {

@@ -28,9 +28,11 @@ json read_json(const std::string& path) {
 constexpr const char* kGpt2Regex =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kLlama3Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kQwen2Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 void check_byte_level(const json& p, const std::string& path) {
     if (p.value("add_prefix_space", false)) {
@@ -44,7 +46,8 @@ PreTokenizerDef pre_tokenizer_of(const json& pre, const std::string& path) {
     const std::string type = pre.value("type", "");
     if (type == "ByteLevel") {
         check_byte_level(pre, path);
-        if (!pre.value("use_regex", true)) throw NotSupported(path + ": ByteLevel pre-tokenizer without a regex");
+        if (!pre.value("use_regex", true))
+            throw NotSupported(path + ": ByteLevel pre-tokenizer without a regex");
         return {"gpt-2", {kGpt2Regex}, true};
     }
     if (type != "Sequence") throw NotSupported(path + ": pre-tokenizer type '" + type + "'");
@@ -53,7 +56,8 @@ PreTokenizerDef pre_tokenizer_of(const json& pre, const std::string& path) {
     for (const json& p : pre.at("pretokenizers")) {
         const std::string t = p.value("type", "");
         if (t == "Split") {
-            if (p.value("behavior", "") != "Isolated" || p.value("invert", false) || !p.at("pattern").contains("Regex")) {
+            if (p.value("behavior", "") != "Isolated" || p.value("invert", false) ||
+                !p.at("pattern").contains("Regex")) {
                 throw NotSupported(path + ": Split pre-tokenizer other than an isolating regex");
             }
             regexes.push_back(p.at("pattern").at("Regex").get<std::string>());
@@ -82,8 +86,11 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
 
     const json& model = j.at("model");
     const std::string type = model.value("type", "");
-    if (type != "BPE") throw NotSupported(path + ": tokenizer model '" + type + "' (only BPE is read from tokenizer.json)");
-    if (!j.value("normalizer", json()).is_null()) throw NotSupported(path + ": normalizers in tokenizer.json");
+    if (type != "BPE")
+        throw NotSupported(path + ": tokenizer model '" + type +
+                           "' (only BPE is read from tokenizer.json)");
+    if (!j.value("normalizer", json()).is_null())
+        throw NotSupported(path + ": normalizers in tokenizer.json");
     if (model.value("byte_fallback", false)) throw NotSupported(path + ": BPE with byte_fallback");
 
     auto t = std::make_unique<TokenizerImpl>();
@@ -96,8 +103,10 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     // Vocabulary, then added tokens on top (they may extend it).
     size_t n = 0;
     for (const auto& [text, id] : model.at("vocab").items()) n = std::max(n, id.get<size_t>() + 1);
-    for (const json& a : j.value("added_tokens", json::array())) n = std::max(n, a.at("id").get<size_t>() + 1);
-    if (n == 0 || n > (1u << 24)) throw Error(path + ": vocabulary of " + std::to_string(n) + " tokens");
+    for (const json& a : j.value("added_tokens", json::array()))
+        n = std::max(n, a.at("id").get<size_t>() + 1);
+    if (n == 0 || n > (1u << 24))
+        throw Error(path + ": vocabulary of " + std::to_string(n) + " tokens");
     t->tokens.resize(n);
     std::vector<bool> seen(n, false);
     for (const auto& [text, id] : model.at("vocab").items()) {
@@ -141,7 +150,9 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
 
     auto token_named = [&](const char* field) {
         const json v = config.value(field, json());
-        std::string text = v.is_string() ? v.get<std::string>() : v.is_object() ? v.value("content", "") : "";
+        std::string text = v.is_string()   ? v.get<std::string>()
+                           : v.is_object() ? v.value("content", "")
+                                           : "";
         return text.empty() ? kNoToken : t->find(text);
     };
     t->special.bos = token_named("bos_token");
@@ -152,9 +163,12 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     // starts with <|begin_of_text|> (as llama.cpp does for its pre-tokenizer).
     bool add_bos = config.value("add_bos_token", false);
     const json& post = j.value("post_processor", json());
-    if (post.is_object() && post.value("type", "") == "TemplateProcessing" && t->special.bos != kNoToken) {
+    if (post.is_object() && post.value("type", "") == "TemplateProcessing" &&
+        t->special.bos != kNoToken) {
         for (const json& step : post.value("single", json::array())) {
-            if (step.contains("SpecialToken") && step["SpecialToken"].value("id", "") == t->tokens[static_cast<size_t>(t->special.bos)].text) {
+            if (step.contains("SpecialToken") &&
+                step["SpecialToken"].value("id", "") ==
+                    t->tokens[static_cast<size_t>(t->special.bos)].text) {
                 add_bos = true;
             }
         }

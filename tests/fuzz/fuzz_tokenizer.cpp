@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     if (dir == nullptr) std::abort();  // the runner always sets it
     for (const char* name : {"llama-bpe", "llama-spm", "bert-bge"}) {
         const std::string path = std::string(dir) + "/ggml-vocab-" + name + ".gguf";
-        tokenizers().push_back(std::make_unique<bitnet::Tokenizer>(bitnet::Tokenizer::from_gguf_file(path)));
+        tokenizers().push_back(
+            std::make_unique<bitnet::Tokenizer>(bitnet::Tokenizer::from_gguf_file(path)));
     }
     return 0;
 }

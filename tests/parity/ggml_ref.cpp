@@ -60,10 +60,13 @@ GgmlRef::GgmlRef() {
 }
 
 // ggml's own spelling ("q8_0", "q8_K", "iq2_s") is what its symbols use.
-static std::string ggml_name(const GgmlRef& g, int type) { return g.type_name(type); }
+static std::string ggml_name(const GgmlRef& g, int type) {
+    return g.type_name(type);
+}
 
 GgmlRef::QuantizeFn GgmlRef::quantizer(int type) const {
-    return reinterpret_cast<QuantizeFn>(dlsym(handle, ("quantize_" + ggml_name(*this, type)).c_str()));
+    return reinterpret_cast<QuantizeFn>(
+        dlsym(handle, ("quantize_" + ggml_name(*this, type)).c_str()));
 }
 
 GgmlRef::DequantizeFn GgmlRef::dequantizer(int type) const {

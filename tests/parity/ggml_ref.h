@@ -16,7 +16,7 @@ struct GgufInitParams {
 };
 
 class GgmlRef {
-public:
+  public:
     // Loads the library once per process; throws std::runtime_error if it cannot.
     static const GgmlRef& get();
 
@@ -62,7 +62,7 @@ public:
 
     void* handle = nullptr;
 
-private:
+  private:
     GgmlRef();
     void* sym(const char* name) const;
 };

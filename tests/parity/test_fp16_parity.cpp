@@ -39,9 +39,11 @@ TEST(Fp16Parity, EveryHalfAndBfloatDecodesLikeGgml) {
     const GgmlRef& g = GgmlRef::get();
     for (uint32_t h = 0; h < 65536; ++h) {
         const auto x = static_cast<uint16_t>(h);
-        ASSERT_EQ(std::bit_cast<uint32_t>(fp16_to_fp32(x)), std::bit_cast<uint32_t>(g.fp16_to_fp32(x)))
+        ASSERT_EQ(std::bit_cast<uint32_t>(fp16_to_fp32(x)),
+                  std::bit_cast<uint32_t>(g.fp16_to_fp32(x)))
             << std::hex << h;
-        ASSERT_EQ(std::bit_cast<uint32_t>(bf16_to_fp32(x)), std::bit_cast<uint32_t>(g.bf16_to_fp32(x)))
+        ASSERT_EQ(std::bit_cast<uint32_t>(bf16_to_fp32(x)),
+                  std::bit_cast<uint32_t>(g.bf16_to_fp32(x)))
             << std::hex << h;
     }
 }

@@ -69,7 +69,8 @@ void compare_with_ggml(const std::filesystem::path& path, size_t& items) {
             if (a->elem_type == GgufType::String) {
                 const auto& strs = std::get<std::vector<std::string>>(a->data);
                 for (size_t j = 0; j < strs.size(); ++j) {
-                    ASSERT_EQ(std::string(g.gguf_get_arr_str(ctx, id, j)), strs[j]) << "element " << j;
+                    ASSERT_EQ(std::string(g.gguf_get_arr_str(ctx, id, j)), strs[j])
+                        << "element " << j;
                 }
             } else {
                 const std::string bytes = array_bytes(*a);
@@ -84,7 +85,8 @@ void compare_with_ggml(const std::filesystem::path& path, size_t& items) {
     }
     const auto& tensors = ours.tensors();
     EXPECT_EQ(static_cast<size_t>(g.gguf_get_n_tensors(ctx)), tensors.size()) << path;
-    for (size_t i = 0; i < tensors.size() && i < static_cast<size_t>(g.gguf_get_n_tensors(ctx)); ++i) {
+    for (size_t i = 0; i < tensors.size() && i < static_cast<size_t>(g.gguf_get_n_tensors(ctx));
+         ++i) {
         const auto id = static_cast<int64_t>(i);
         SCOPED_TRACE(path.filename().string() + " tensor " + tensors[i].name);
         EXPECT_EQ(std::string(g.gguf_get_tensor_name(ctx, id)), tensors[i].name);
@@ -135,11 +137,11 @@ TEST(GgufParity, FilesOurWriterProduced) {
     bools.data = std::vector<uint8_t>{1, 0, 1};
     m.set("t.arr_bool", bools);
     std::vector<std::vector<uint8_t>> payloads;
-    const std::pair<GgmlType, int64_t> kinds[] = {
-        {GgmlType::F32, 7},    {GgmlType::F16, 33},    {GgmlType::Q8_0, 64},
-        {GgmlType::Q4_0, 32},  {GgmlType::TQ2_0, 256}, {GgmlType::TQ1_0, 512},
-        {GgmlType::IQ2_S, 256}, {GgmlType::Q4_K, 256}, {GgmlType::Q6_K, 256},
-        {GgmlType::BF16, 5}};
+    const std::pair<GgmlType, int64_t> kinds[] = {{GgmlType::F32, 7},     {GgmlType::F16, 33},
+                                                  {GgmlType::Q8_0, 64},   {GgmlType::Q4_0, 32},
+                                                  {GgmlType::TQ2_0, 256}, {GgmlType::TQ1_0, 512},
+                                                  {GgmlType::IQ2_S, 256}, {GgmlType::Q4_K, 256},
+                                                  {GgmlType::Q6_K, 256},  {GgmlType::BF16, 5}};
     for (const auto& [type, row] : kinds) {
         const int64_t ne[] = {row, 3};
         payloads.emplace_back(*tensor_bytes(type, row, row * 3), 0x5a);

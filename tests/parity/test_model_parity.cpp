@@ -21,10 +21,14 @@ namespace {
 using nlohmann::json;
 
 const char* const kText =
-    "The history of the town goes back to the twelfth century, when a small group of farmers settled near the "
-    "river. Over the years, the village grew into a busy market town. Merchants came from far away to sell wool, "
-    "grain and salt, and the local church became known for its tall tower and its beautiful windows. Today, "
-    "visitors walk through the narrow streets, stop at the old bridge, and enjoy a cup of tea in the square.";
+    "The history of the town goes back to the twelfth century, when a small group of farmers "
+    "settled near the "
+    "river. Over the years, the village grew into a busy market town. Merchants came from far away "
+    "to sell wool, "
+    "grain and salt, and the local church became known for its tall tower and its beautiful "
+    "windows. Today, "
+    "visitors walk through the narrow streets, stop at the old bridge, and enjoy a cup of tea in "
+    "the square.";
 
 struct Stats {
     double mean = 0, max = 0;
@@ -42,7 +46,8 @@ Stats compare(const std::vector<double>& a, const std::vector<double>& b) {
     return s;
 }
 
-std::vector<double> our_logprobs(const std::string& model, const std::vector<TokenId>& ids, bool kv_f32 = false) {
+std::vector<double> our_logprobs(const std::string& model, const std::vector<TokenId>& ids,
+                                 bool kv_f32 = false) {
     SessionOptions so;
     so.threads = 2;
     so.kv_f32 = kv_f32;
@@ -72,7 +77,8 @@ std::vector<TokenId> our_greedy(const std::string& model, const std::vector<Toke
     return generate(s, ids, g).ids;
 }
 
-json run_json(const std::string& program, const std::vector<std::string>& args, const json& request) {
+json run_json(const std::string& program, const std::vector<std::string>& args,
+              const json& request) {
     TempDir tmp;
     write_file(tmp / "in.json", request.dump());
     std::vector<std::string> a = args;
@@ -85,13 +91,20 @@ json run_json(const std::string& program, const std::vector<std::string>& args, 
 }
 
 json llama_cpp(const std::string& model, const std::vector<TokenId>& ids, int n_predict) {
-    return run_json("node", {(source_dir() / "tests/reference/logits.mjs").string(), reference_dir().string(), model},
-                    {{"ids", ids}, {"n_predict", n_predict}, {"threads", 2}, {"ctx", ids.size() + n_predict + 8}});
+    return run_json(
+        "node",
+        {(source_dir() / "tests/reference/logits.mjs").string(), reference_dir().string(), model},
+        {{"ids", ids},
+         {"n_predict", n_predict},
+         {"threads", 2},
+         {"ctx", ids.size() + n_predict + 8}});
 }
 
 json float64_reference(const std::string& model, const std::vector<TokenId>& ids) {
-    return run_json("/usr/bin/python3", {(source_dir() / "tests/reference/forward.py").string(), reference_dir().string(), model},
-                    {{"ids", ids}});
+    return run_json(
+        "/usr/bin/python3",
+        {(source_dir() / "tests/reference/forward.py").string(), reference_dir().string(), model},
+        {{"ids", ids}});
 }
 
 struct Shape {
@@ -99,8 +112,8 @@ struct Shape {
     SynthOptions o;
 };
 
-SynthOptions shape(int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads, int64_t ff, const char* type,
-                   bool scales = false) {
+SynthOptions shape(int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads, int64_t ff,
+                   const char* type, bool scales = false) {
     SynthOptions o;
     o.architecture = "bitnet";
     o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
@@ -143,9 +156,11 @@ Result run_shape(const Shape& sh) {
     r.ours_vs_f64 = compare(ours, exact);
     r.llama_vs_f64 = compare(theirs, exact);
     r.greedy_same = our_greedy(model, ids, kGreedy) == ref["greedy"].get<std::vector<TokenId>>();
-    std::printf("[ parity ] %-22s %3zu positions  |ours - llama.cpp| mean %.5f max %.5f   mean error vs float64: ours %.5f, llama.cpp %.5f   greedy x%d %s\n",
-                sh.name, ours.size(), r.vs_llama.mean, r.vs_llama.max, r.ours_vs_f64.mean, r.llama_vs_f64.mean, kGreedy,
-                r.greedy_same ? "identical" : "DIFFERENT");
+    std::printf(
+        "[ parity ] %-22s %3zu positions  |ours - llama.cpp| mean %.5f max %.5f   mean error vs "
+        "float64: ours %.5f, llama.cpp %.5f   greedy x%d %s\n",
+        sh.name, ours.size(), r.vs_llama.mean, r.vs_llama.max, r.ours_vs_f64.mean,
+        r.llama_vs_f64.mean, kGreedy, r.greedy_same ? "identical" : "DIFFERENT");
     return r;
 }
 
@@ -173,15 +188,18 @@ TEST(BitnetVsLlamaCpp, LogProbsGreedyAndAccuracy) {
         EXPECT_LT(r.vs_llama.mean, 0.15) << "mean |Δ log p| against llama.cpp";
         EXPECT_LT(r.vs_llama.max, 1.0) << "max |Δ log p| against llama.cpp";
         EXPECT_TRUE(r.greedy_same) << "greedy continuation differs from llama.cpp's";
-        EXPECT_LE(r.ours_vs_f64.mean, r.llama_vs_f64.mean * 1.25 + 1e-3) << "much less accurate than llama.cpp";
+        EXPECT_LE(r.ours_vs_f64.mean, r.llama_vs_f64.mean * 1.25 + 1e-3)
+            << "much less accurate than llama.cpp";
         ours_total += r.ours_vs_f64.mean;
         llama_total += r.llama_vs_f64.mean;
     }
-    std::printf("[ parity ] summed mean error against float64: ours %.5f, llama.cpp %.5f\n", ours_total, llama_total);
+    std::printf("[ parity ] summed mean error against float64: ours %.5f, llama.cpp %.5f\n",
+                ours_total, llama_total);
     EXPECT_LE(ours_total, llama_total) << "less accurate than llama.cpp over the suite";
 }
 
-SynthOptions b158(int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads, int64_t ff, GgmlType type, uint64_t seed) {
+SynthOptions b158(int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads, int64_t ff,
+                  GgmlType type, uint64_t seed) {
     SynthOptions o = shape(embd, layers, heads, kv_heads, ff, "f32");
     o.architecture = "bitnet-b1.58";
     o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-bpe.gguf").string();
@@ -230,8 +248,10 @@ TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
         const auto exact = f64["logprobs"].get<std::vector<double>>();
         const Stats e = compare(our_logprobs(model, ids, true), exact);
         const Stats e16 = compare(our_logprobs(model, ids), exact);
-        std::printf("[ float64 ] %-28s %3zu positions, f32 weights: mean |Δ| %.2e, max %.2e (fp16 KV cache: mean %.2e)\n",
-                    c.name, ids.size() - 1, e.mean, e.max, e16.mean);
+        std::printf(
+            "[ float64 ] %-28s %3zu positions, f32 weights: mean |Δ| %.2e, max %.2e (fp16 KV "
+            "cache: mean %.2e)\n",
+            c.name, ids.size() - 1, e.mean, e.max, e16.mean);
         EXPECT_LT(e.mean, 1e-4);
         EXPECT_LT(e.max, 1e-3);
         EXPECT_LT(e16.mean, 5e-3);
@@ -245,14 +265,18 @@ TEST(BitnetB158, I2sAgainstFloat64AndTq2_0) {
         const char* name;
         int64_t embd, layers, heads, kv, ff;
     };
-    const Case cases[] = {{"256x2 gqa", 256, 2, 4, 2, 768}, {"512x3 mha", 512, 3, 8, 8, 1536}, {"512x4 gqa4", 512, 4, 8, 2, 1024}};
+    const Case cases[] = {{"256x2 gqa", 256, 2, 4, 2, 768},
+                          {"512x3 mha", 512, 3, 8, 8, 1536},
+                          {"512x4 gqa4", 512, 4, 8, 2, 1024}};
     for (const Case& c : cases) {
         SCOPED_TRACE(c.name);
         TempDir tmp;
         const std::string i2s = (tmp / "i2s.gguf").string(), tq2 = (tmp / "tq2.gguf").string();
         const auto seed = static_cast<uint64_t>(c.embd + c.layers);
-        write_synthetic_model(b158(c.embd, c.layers, c.heads, c.kv, c.ff, GgmlType::I2_S, seed), i2s);
-        write_synthetic_model(b158(c.embd, c.layers, c.heads, c.kv, c.ff, GgmlType::TQ2_0, seed), tq2);
+        write_synthetic_model(b158(c.embd, c.layers, c.heads, c.kv, c.ff, GgmlType::I2_S, seed),
+                              i2s);
+        write_synthetic_model(b158(c.embd, c.layers, c.heads, c.kv, c.ff, GgmlType::TQ2_0, seed),
+                              tq2);
         const auto ids = text_ids(i2s);
         const auto a = our_logprobs(i2s, ids);
         const auto b = our_logprobs(tq2, ids);
@@ -260,13 +284,16 @@ TEST(BitnetB158, I2sAgainstFloat64AndTq2_0) {
         const json f64_tq2 = float64_reference(tq2, ids);
         ASSERT_TRUE(f64.contains("logprobs") && f64_tq2.contains("logprobs"));
         // The two files hold identical weights: their exact forward passes agree to rounding.
-        const Stats same = compare(f64["logprobs"].get<std::vector<double>>(), f64_tq2["logprobs"].get<std::vector<double>>());
+        const Stats same = compare(f64["logprobs"].get<std::vector<double>>(),
+                                   f64_tq2["logprobs"].get<std::vector<double>>());
         EXPECT_LT(same.max, 1e-9);
         const Stats vs_tq2 = compare(a, b);
         const Stats i2s_err = compare(a, f64["logprobs"].get<std::vector<double>>());
         const Stats tq2_err = compare(b, f64["logprobs"].get<std::vector<double>>());
-        std::printf("[ b1.58 ] %-12s %3zu positions  |I2_S - TQ2_0| mean %.5f max %.5f   vs float64: I2_S mean %.5f max %.5f, TQ2_0 mean %.5f\n",
-                    c.name, a.size(), vs_tq2.mean, vs_tq2.max, i2s_err.mean, i2s_err.max, tq2_err.mean);
+        std::printf(
+            "[ b1.58 ] %-12s %3zu positions  |I2_S - TQ2_0| mean %.5f max %.5f   vs float64: I2_S "
+            "mean %.5f max %.5f, TQ2_0 mean %.5f\n",
+            c.name, a.size(), vs_tq2.mean, vs_tq2.max, i2s_err.mean, i2s_err.max, tq2_err.mean);
         // Per-token 8-bit activations (I2_S) are coarser than per-256 ones (TQ2_0's Q8_K).
         EXPECT_LT(vs_tq2.mean, 0.2);
         EXPECT_LT(vs_tq2.max, 1.0);

@@ -20,19 +20,26 @@ struct Dist {
     float (*gen)(std::mt19937&, int64_t row, int64_t col);
 };
 
-float normal(std::mt19937& r) { return std::normal_distribution<float>(0.0f, 1.0f)(r); }
+float normal(std::mt19937& r) {
+    return std::normal_distribution<float>(0.0f, 1.0f)(r);
+}
 
 const Dist kDists[] = {
     {"normal", [](std::mt19937& r, int64_t, int64_t) { return 0.02f * normal(r); }},
-    {"uniform", [](std::mt19937& r, int64_t, int64_t) { return std::uniform_real_distribution<float>(-1.0f, 1.0f)(r); }},
-    {"zero rows", [](std::mt19937& r, int64_t row, int64_t) { return row % 2 == 0 ? 0.0f : normal(r); }},
-    {"constant rows", [](std::mt19937&, int64_t row, int64_t) { return 0.37f * static_cast<float>(row + 1) - 1.0f; }},
-    {"rare outliers", [](std::mt19937& r, int64_t, int64_t) {
+    {"uniform", [](std::mt19937& r, int64_t,
+                   int64_t) { return std::uniform_real_distribution<float>(-1.0f, 1.0f)(r); }},
+    {"zero rows",
+     [](std::mt19937& r, int64_t row, int64_t) { return row % 2 == 0 ? 0.0f : normal(r); }},
+    {"constant rows", [](std::mt19937&, int64_t row,
+                         int64_t) { return 0.37f * static_cast<float>(row + 1) - 1.0f; }},
+    {"rare outliers",
+     [](std::mt19937& r, int64_t, int64_t) {
          const float x = 0.01f * normal(r);
          return std::uniform_int_distribution<int>(0, 999)(r) == 0 ? x * 3000.0f : x;
      }},
     {"near 1e-7", [](std::mt19937& r, int64_t, int64_t) { return 1e-7f * normal(r); }},
-    {"ternary x scale", [](std::mt19937& r, int64_t, int64_t) {
+    {"ternary x scale",
+     [](std::mt19937& r, int64_t, int64_t) {
          return 0.0625f * static_cast<float>(std::uniform_int_distribution<int>(-1, 1)(r));
      }},
 };
@@ -54,13 +61,16 @@ std::map<std::string, uint64_t>& block_counts() {
     return counts;
 }
 
-void report(const std::string& what, uint64_t blocks) { block_counts()[what] += blocks; }
+void report(const std::string& what, uint64_t blocks) {
+    block_counts()[what] += blocks;
+}
 
 class QuantParity : public ::testing::Test {
-protected:
+  protected:
     static void TearDownTestSuite() {
         for (const auto& [what, n] : block_counts()) {
-            std::printf("[ parity ] %-28s %8llu blocks identical\n", what.c_str(), static_cast<unsigned long long>(n));
+            std::printf("[ parity ] %-28s %8llu blocks identical\n", what.c_str(),
+                        static_cast<unsigned long long>(n));
         }
     }
 };
@@ -102,15 +112,28 @@ void expect_quantize_parity(GgmlType type, bool with_importance) {
             ASSERT_EQ(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)), 0);
         }
     }
-    report(std::string("quantize ") + std::string(ti.name) + (with_importance ? " +imatrix" : ""), blocks);
+    report(std::string("quantize ") + std::string(ti.name) + (with_importance ? " +imatrix" : ""),
+           blocks);
 }
 
-TEST_F(QuantParity, Q8_0) { expect_quantize_parity(GgmlType::Q8_0, false); }
-TEST_F(QuantParity, Q4_0) { expect_quantize_parity(GgmlType::Q4_0, false); }
-TEST_F(QuantParity, TQ1_0) { expect_quantize_parity(GgmlType::TQ1_0, false); }
-TEST_F(QuantParity, TQ2_0) { expect_quantize_parity(GgmlType::TQ2_0, false); }
-TEST_F(QuantParity, IQ2_S) { expect_quantize_parity(GgmlType::IQ2_S, false); }
-TEST_F(QuantParity, IQ2_SWithImportance) { expect_quantize_parity(GgmlType::IQ2_S, true); }
+TEST_F(QuantParity, Q8_0) {
+    expect_quantize_parity(GgmlType::Q8_0, false);
+}
+TEST_F(QuantParity, Q4_0) {
+    expect_quantize_parity(GgmlType::Q4_0, false);
+}
+TEST_F(QuantParity, TQ1_0) {
+    expect_quantize_parity(GgmlType::TQ1_0, false);
+}
+TEST_F(QuantParity, TQ2_0) {
+    expect_quantize_parity(GgmlType::TQ2_0, false);
+}
+TEST_F(QuantParity, IQ2_S) {
+    expect_quantize_parity(GgmlType::IQ2_S, false);
+}
+TEST_F(QuantParity, IQ2_SWithImportance) {
+    expect_quantize_parity(GgmlType::IQ2_S, true);
+}
 
 TEST_F(QuantParity, Q8_K) {
     const GgmlRef& g = GgmlRef::get();

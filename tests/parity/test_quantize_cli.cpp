@@ -53,9 +53,9 @@ TEST(QuantizeCli, F32ToEveryTypeAndBack) {
     TempDir tmp;
     const std::string bitnet_f32 = synth_f32(tmp, "bitnet");
     const std::string ms_f32 = synth_f32(tmp, "bitnet-b1.58");
-    const std::pair<const char*, uint32_t> targets[] = {
-        {"f32", 0}, {"f16", 1}, {"bf16", 32}, {"q8_0", 7}, {"q4_0", 2},
-        {"tq1_0", 36}, {"tq2_0", 37}, {"iq2_s", 28}, {"i2_s", 40}};
+    const std::pair<const char*, uint32_t> targets[] = {{"f32", 0},    {"f16", 1},    {"bf16", 32},
+                                                        {"q8_0", 7},   {"q4_0", 2},   {"tq1_0", 36},
+                                                        {"tq2_0", 37}, {"iq2_s", 28}, {"i2_s", 40}};
     for (const auto& [name, file_type] : targets) {
         SCOPED_TRACE(name);
         const GgmlType type = *type_from_name(name);
@@ -68,7 +68,8 @@ TEST(QuantizeCli, F32ToEveryTypeAndBack) {
         r = run_cli({"quantize", q, back, "--type", "f32"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
 
-        const GgufFile src = GgufFile::open(in), mid = GgufFile::open(q), out = GgufFile::open(back);
+        const GgufFile src = GgufFile::open(in), mid = GgufFile::open(q),
+                       out = GgufFile::open(back);
         ASSERT_EQ(mid.tensors().size(), src.tensors().size());
         EXPECT_EQ(mid.metadata().get<std::string>("general.architecture"), src.architecture());
         size_t checked = 0;
@@ -80,24 +81,28 @@ TEST(QuantizeCli, F32ToEveryTypeAndBack) {
             EXPECT_EQ(m.type, is_matrix_weight(s) ? type : s.type) << s.name;
             EXPECT_EQ(b.type, GgmlType::F32) << s.name;
             if (!is_matrix_weight(s)) {
-                EXPECT_TRUE(std::ranges::equal(mid.tensor_data(m), src.tensor_data(s))) << s.name << " copied";
+                EXPECT_TRUE(std::ranges::equal(mid.tensor_data(m), src.tensor_data(s)))
+                    << s.name << " copied";
                 continue;
             }
             const auto x = floats_of(src, s);
             const int64_t rows = s.n_elements() / s.ne[0];
             // The quantized bytes: what ggml's own quantizer makes of the same floats.
             std::vector<uint8_t> expect(m.bytes);
-            if (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 || type == GgmlType::I2_S) {
+            if (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16 ||
+                type == GgmlType::I2_S) {
                 quantize_tensor(type, x.data(), rows, s.ne[0], expect);
             } else {
                 g.quantize_init(static_cast<int>(type));
-                g.quantizer(static_cast<int>(type))(x.data(), expect.data(), rows, s.ne[0], nullptr);
+                g.quantizer(static_cast<int>(type))(x.data(), expect.data(), rows, s.ne[0],
+                                                    nullptr);
             }
             ASSERT_TRUE(std::ranges::equal(mid.tensor_data(m), expect)) << s.name;
             // Back to F32: exactly the dequantized values.
             std::vector<float> deq(x.size());
             dequantize_tensor(type, mid.tensor_data(m), rows, s.ne[0], deq.data());
-            ASSERT_EQ(std::memcmp(out.tensor_data(b).data(), deq.data(), deq.size() * 4), 0) << s.name;
+            ASSERT_EQ(std::memcmp(out.tensor_data(b).data(), deq.data(), deq.size() * 4), 0)
+                << s.name;
             ++checked;
         }
         EXPECT_EQ(checked, 14u);
@@ -113,8 +118,10 @@ TEST(QuantizeCli, RowsThatDoNotFitAreListedOrFallBack) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find("cannot convert 12 tensors"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("blk.0.attn_q.weight (320x320: rows of 320 do not fit TQ2_0 blocks of 256)"),
-              std::string::npos) << r.err;
+    EXPECT_NE(
+        r.err.find("blk.0.attn_q.weight (320x320: rows of 320 do not fit TQ2_0 blocks of 256)"),
+        std::string::npos)
+        << r.err;
     EXPECT_NE(r.err.find("--fallback"), std::string::npos);
     EXPECT_FALSE(fs::exists(out));
 

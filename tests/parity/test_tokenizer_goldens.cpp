@@ -72,11 +72,13 @@ TEST(TokenizerGoldens, EverySuiteEveryCase) {
             const auto ids = tok.encode(c.text);
             if (ids != c.ids) {
                 ++failed;
-                ADD_FAILURE() << "text: '" << c.text << "'\nexpected:" << show(c.ids) << "\n     got:" << show(ids);
+                ADD_FAILURE() << "text: '" << c.text << "'\nexpected:" << show(c.ids)
+                              << "\n     got:" << show(ids);
             }
         }
         n_cases += cases.size();
-        std::printf("[ goldens ] %-34s %3zu cases, %zu failed\n", v.filename().string().c_str(), cases.size(), failed);
+        std::printf("[ goldens ] %-34s %3zu cases, %zu failed\n", v.filename().string().c_str(),
+                    cases.size(), failed);
     }
     std::printf("[ goldens ] %zu suites, %zu cases\n", all.size(), n_cases);
     EXPECT_GE(all.size(), 13u);

@@ -9,7 +9,7 @@
 namespace bitnet::test {
 
 class RawGguf {
-public:
+  public:
     template <typename T>
     RawGguf& put(T v) {
         const auto* p = reinterpret_cast<const char*>(&v);
@@ -37,7 +37,8 @@ public:
         put<int32_t>(8);
         return str(v);
     }
-    RawGguf& tensor(const std::string& name, std::vector<int64_t> ne, uint32_t type, uint64_t offset) {
+    RawGguf& tensor(const std::string& name, std::vector<int64_t> ne, uint32_t type,
+                    uint64_t offset) {
         str(name);
         put<uint32_t>(static_cast<uint32_t>(ne.size()));
         for (int64_t d : ne) put<int64_t>(d);

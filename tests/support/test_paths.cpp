@@ -26,10 +26,13 @@ fs::path reference_dir() {
     return BITNET_REFERENCE_DIR;
 }
 
-fs::path llama_cpp_dir() { return reference_dir() / "llama.cpp"; }
+fs::path llama_cpp_dir() {
+    return reference_dir() / "llama.cpp";
+}
 
 fs::path ggml_base_library() {
-    return reference_dir() / "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
+    return reference_dir() /
+           "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
 }
 
 std::vector<fs::path> vocab_files() {
@@ -97,9 +100,13 @@ int wait_cli(int pid) {
     return status;
 }
 
-fs::path source_dir() { return BITNET_SOURCE_DIR; }
+fs::path source_dir() {
+    return BITNET_SOURCE_DIR;
+}
 
-RunResult run_cli(const std::vector<std::string>& args) { return run_program(BITNET_CLI_PATH, args); }
+RunResult run_cli(const std::vector<std::string>& args) {
+    return run_program(BITNET_CLI_PATH, args);
+}
 
 RunResult run_program(const std::string& program, const std::vector<std::string>& args) {
     TempDir tmp;

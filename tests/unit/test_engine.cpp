@@ -18,7 +18,8 @@
 namespace bitnet::test {
 namespace {
 
-std::string small_model(const TempDir& tmp, GgmlType type = GgmlType::TQ2_0, const char* arch = "bitnet") {
+std::string small_model(const TempDir& tmp, GgmlType type = GgmlType::TQ2_0,
+                        const char* arch = "bitnet") {
     SynthOptions o;
     o.architecture = arch;
     o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
@@ -27,7 +28,8 @@ std::string small_model(const TempDir& tmp, GgmlType type = GgmlType::TQ2_0, con
     o.n_layer = 2;
     o.weight_type = type;
     o.n_ctx = 256;
-    const std::string path = (tmp / (std::string(arch) + std::string(type_name(type)) + ".gguf")).string();
+    const std::string path =
+        (tmp / (std::string(arch) + std::string(type_name(type)) + ".gguf")).string();
     if (!std::filesystem::exists(path)) write_synthetic_model(o, path);
     return path;
 }
@@ -37,7 +39,8 @@ TEST(Engine, TokenByTokenDecodingEqualsOneBatch) {
     for (GgmlType type : {GgmlType::TQ2_0, GgmlType::F16, GgmlType::IQ2_S}) {
         SCOPED_TRACE(std::string(type_name(type)));
         const auto model = Model::load(small_model(tmp, type));
-        const std::vector<TokenId> ids = model->tokenizer().encode("The quick brown fox jumps over the lazy dog", {true, false});
+        const std::vector<TokenId> ids =
+            model->tokenizer().encode("The quick brown fox jumps over the lazy dog", {true, false});
         SessionOptions so;
         so.threads = 2;
         so.n_ctx = 64;
@@ -58,7 +61,8 @@ TEST(Engine, TokenByTokenDecodingEqualsOneBatch) {
                 max_diff = std::max(max_diff, std::fabs(a[v] - c[v]));
             }
         }
-        EXPECT_EQ(max_diff, 0.0f) << "the batch, token-by-token and chunked passes compute the same thing";
+        EXPECT_EQ(max_diff, 0.0f)
+            << "the batch, token-by-token and chunked passes compute the same thing";
         EXPECT_EQ(steps.n_past(), static_cast<int64_t>(ids.size()));
     }
 }
@@ -98,7 +102,8 @@ TEST(Sampling, GreedyAndSeededDeterminism) {
     SamplingOptions greedy;
     greedy.temperature = 0.0f;
     Sampler g(greedy);
-    const auto best = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const auto best =
+        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     EXPECT_EQ(g.sample(logits), best);
 
     SamplingOptions o;
@@ -123,7 +128,8 @@ TEST(Sampling, GreedyAndSeededDeterminism) {
 
 TEST(Sampling, EachFilterOnAKnownDistribution) {
     // Probabilities 0.4, 0.3, 0.2, 0.1 at temperature 1.
-    const std::vector<float> logits = {std::log(0.4f), std::log(0.3f), std::log(0.2f), std::log(0.1f)};
+    const std::vector<float> logits = {std::log(0.4f), std::log(0.3f), std::log(0.2f),
+                                       std::log(0.1f)};
     SamplingOptions base;
     base.temperature = 1.0f;
     base.top_k = 0;
@@ -203,7 +209,8 @@ TEST(Engine, StopStringsEndAndNeverAppearInTheText) {
     SessionOptions so;
     so.threads = 2;
     Session s(model, so);
-    const std::vector<TokenId> prompt = model->tokenizer().encode("Once upon a time", {true, false});
+    const std::vector<TokenId> prompt =
+        model->tokenizer().encode("Once upon a time", {true, false});
     GenerateOptions g;
     g.n_predict = 24;
     g.sampling.temperature = 0.0f;
@@ -233,8 +240,9 @@ TEST(Engine, DumpsNamedIntermediates) {
     so.dump_dir = (tmp / "dump").string();
     Session s(model, so);
     s.evaluate(std::vector<TokenId>{1, 450, 4996});
-    for (const char* name : {"inp_embd.pos0.npy", "blk.0.attn_norm.pos0.npy", "blk.1.ffn_sub_norm.pos0.npy",
-                             "blk.1.l_out.pos0.npy", "result_output.pos2.npy"}) {
+    for (const char* name :
+         {"inp_embd.pos0.npy", "blk.0.attn_norm.pos0.npy", "blk.1.ffn_sub_norm.pos0.npy",
+          "blk.1.l_out.pos0.npy", "result_output.pos2.npy"}) {
         EXPECT_TRUE(std::filesystem::exists(tmp / "dump" / name)) << name;
     }
     const std::string npy = read_file(tmp / "dump" / "blk.0.attn_norm.pos0.npy");
@@ -246,7 +254,8 @@ TEST(Engine, DumpsNamedIntermediates) {
 TEST(Engine, RunAndScoreCli) {
     TempDir tmp;
     const std::string model = small_model(tmp);
-    RunResult r = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "8", "--temp", "0", "--json", "-t", "2"});
+    RunResult r = run_cli(
+        {"run", "-m", model, "-p", "Hello there", "-n", "8", "--temp", "0", "--json", "-t", "2"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["prompt_ids"][0], 1) << "BOS first";
@@ -255,10 +264,13 @@ TEST(Engine, RunAndScoreCli) {
     EXPECT_EQ(j["timings"]["prompt_tokens"], j["prompt_ids"].size());
     EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
     // Same seed, same text; streamed output equals the JSON text.
-    RunResult a = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2"});
-    RunResult b = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2"});
+    RunResult a =
+        run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2"});
+    RunResult b =
+        run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2"});
     EXPECT_EQ(a.out, b.out);
-    RunResult c = run_cli({"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2", "--json"});
+    RunResult c = run_cli(
+        {"run", "-m", model, "-p", "Hello there", "-n", "12", "--seed", "5", "-t", "2", "--json"});
     EXPECT_EQ(nlohmann::json::parse(c.out)["text"].get<std::string>() + "\n", a.out);
 
     r = run_cli({"score", "-m", model, "--text", "The quick brown fox", "--json", "-t", "2"});
@@ -271,10 +283,12 @@ TEST(Engine, RunAndScoreCli) {
         EXPECT_LE(lp, 0.0);
         sum += lp;
     }
-    EXPECT_NEAR(s["nll"].get<double>(), -sum / static_cast<double>(s["token_logprobs"].size()), 1e-9);
+    EXPECT_NEAR(s["nll"].get<double>(), -sum / static_cast<double>(s["token_logprobs"].size()),
+                1e-9);
     EXPECT_NEAR(s["ppl"].get<double>(), std::exp(s["nll"].get<double>()), 1e-6);
 
-    r = run_cli({"run", "-m", model, "-p", "one two three four five six seven eight nine ten", "-c", "4", "-t", "1"});
+    r = run_cli({"run", "-m", model, "-p", "one two three four five six seven eight nine ten", "-c",
+                 "4", "-t", "1"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("raise -c"), std::string::npos) << r.err;
     r = run_cli({"run", "-m", model, "-p", "x", "--top-p", "2"});
@@ -294,7 +308,8 @@ TEST(Engine, ModelValidationNamesTheTensor) {
     for (const char* mode : {"drop", "shape", "heads"}) {
         GgufWriter w;
         for (const auto& [k, v] : f.metadata().entries()) w.metadata().set(k, v);
-        if (std::string(mode) == "heads") w.metadata().set<uint32_t>("bitnet.attention.head_count", 3);
+        if (std::string(mode) == "heads")
+            w.metadata().set<uint32_t>("bitnet.attention.head_count", 3);
         for (const auto& t : f.tensors()) {
             if (std::string(mode) == "drop" && t.name == "blk.1.ffn_up.weight") continue;
             std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
@@ -314,9 +329,11 @@ TEST(Engine, ModelValidationNamesTheTensor) {
             ADD_FAILURE() << mode;
         } catch (const Error& e) {
             const std::string m = e.what();
-            const std::string expected = std::string(mode) == "drop"    ? "'blk.1.ffn_up.weight' is missing"
-                                         : std::string(mode) == "shape" ? "'blk.0.attn_k.weight' has shape [256, 256], expected [256, 128]"
-                                                                        : "head_count 3 does not divide";
+            const std::string expected =
+                std::string(mode) == "drop" ? "'blk.1.ffn_up.weight' is missing"
+                : std::string(mode) == "shape"
+                    ? "'blk.0.attn_k.weight' has shape [256, 256], expected [256, 128]"
+                    : "head_count 3 does not divide";
             EXPECT_NE(m.find(expected), std::string::npos) << m;
         }
     }

@@ -34,7 +34,8 @@ GgufMetadata every_value_type() {
     m.set("a.i16", GgufArray::of(std::vector<int16_t>{-7, 7}));
     m.set("a.u32", GgufArray::of(std::vector<uint32_t>{1, 2, 3, 4}));
     m.set("a.i32", GgufArray::of(std::vector<int32_t>{-5}));
-    m.set("a.f32", GgufArray::of(std::vector<float>{1.5f, std::numeric_limits<float>::quiet_NaN()}));
+    m.set("a.f32",
+          GgufArray::of(std::vector<float>{1.5f, std::numeric_limits<float>::quiet_NaN()}));
     m.set("a.u64", GgufArray::of(std::vector<uint64_t>{1ull << 40}));
     m.set("a.i64", GgufArray::of(std::vector<int64_t>{-(1ll << 40)}));
     m.set("a.f64", GgufArray::of(std::vector<double>{0.1, 0.2}));
@@ -50,7 +51,8 @@ void copy_file(const GgufFile& in, const std::string& out) {
     GgufWriter w(in.alignment());
     for (const auto& [k, v] : in.metadata().entries()) w.metadata().set(k, v);
     for (const GgufTensorInfo& t : in.tensors()) {
-        w.add_tensor(t.name, t.type, std::span<const int64_t>(t.ne.data(), t.n_dims), in.tensor_data(t));
+        w.add_tensor(t.name, t.type, std::span<const int64_t>(t.ne.data(), t.n_dims),
+                     in.tensor_data(t));
     }
     w.write(out);
 }
@@ -81,8 +83,9 @@ TEST(GgufRoundTrip, EveryValueTypeAndTensorTypes) {
         for (const auto& [k, v] : expected.entries()) w.metadata().set(k, v);
         std::mt19937 rng(alignment);
         std::vector<std::vector<uint8_t>> payloads;
-        for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
-                           GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::IQ2_S, GgmlType::Q4_K, GgmlType::Q6_K}) {
+        for (GgmlType t :
+             {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
+              GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::IQ2_S, GgmlType::Q4_K, GgmlType::Q6_K}) {
             const int64_t ne[] = {256, 2, 3};
             std::vector<uint8_t> bytes(*tensor_bytes(t, 256, 256 * 6));
             for (auto& b : bytes) b = static_cast<uint8_t>(rng());
@@ -141,7 +144,9 @@ TEST(GgufRoundTrip, TypedAccessorsNameTheKey) {
         (void)m.get<uint32_t>("v.i32");
         ADD_FAILURE();
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("'v.i32' has type i32, expected u32"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("'v.i32' has type i32, expected u32"),
+                  std::string::npos)
+            << e.what();
     }
     try {
         (void)m.get<float>("nope");
@@ -217,7 +222,8 @@ TEST(GgufRoundTrip, InspectJsonDescribesTheFile) {
     w.write((tmp / "arr.gguf").string());
     r = run_cli({"inspect", (tmp / "arr.gguf").string(), "--json"});
     auto a = nlohmann::json::parse(r.out);
-    EXPECT_EQ(a["metadata"]["long"], nlohmann::json({{"type", "array"}, {"elem_type", "string"}, {"count", 65}}));
+    EXPECT_EQ(a["metadata"]["long"],
+              nlohmann::json({{"type", "array"}, {"elem_type", "string"}, {"count", 65}}));
     EXPECT_EQ(a["metadata"]["short"]["value"], nlohmann::json::array({1, 2}));
     r = run_cli({"inspect", (tmp / "arr.gguf").string(), "--json", "--full"});
     a = nlohmann::json::parse(r.out);

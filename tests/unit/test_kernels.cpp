@@ -26,8 +26,11 @@ TEST(Kernels, Avx2DotsMatchScalar) {
     const struct {
         GgmlType type;
         bool exact;
-    } cases[] = {{GgmlType::TQ2_0, true}, {GgmlType::I2_S, true}, {GgmlType::Q8_0, true},
-                 {GgmlType::F16, false}, {GgmlType::F32, false}};
+    } cases[] = {{GgmlType::TQ2_0, true},
+                 {GgmlType::I2_S, true},
+                 {GgmlType::Q8_0, true},
+                 {GgmlType::F16, false},
+                 {GgmlType::F32, false}};
     for (const auto& c : cases) {
         SCOPED_TRACE(std::string(type_name(c.type)));
         for (int64_t n : {256, 512, 2560, 6912}) {
@@ -43,7 +46,8 @@ TEST(Kernels, Avx2DotsMatchScalar) {
             if (c.exact) {
                 EXPECT_EQ(got, ref) << "n=" << n;
             } else {
-                EXPECT_NEAR(got, ref, 1e-5f * (std::fabs(ref) + static_cast<float>(n))) << "n=" << n;
+                EXPECT_NEAR(got, ref, 1e-5f * (std::fabs(ref) + static_cast<float>(n)))
+                    << "n=" << n;
             }
         }
     }
@@ -52,8 +56,9 @@ TEST(Kernels, Avx2DotsMatchScalar) {
 TEST(Kernels, MatmulMatchesDequantizedProduct) {
     ThreadPool pool(3);
     MatmulScratch scratch;
-    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::TQ1_0,
-                          GgmlType::TQ2_0, GgmlType::IQ2_S, GgmlType::I2_S}) {
+    for (GgmlType type :
+         {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
+          GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::IQ2_S, GgmlType::I2_S}) {
         SCOPED_TRACE(std::string(type_name(type)));
         const int64_t rows = 37, cols = 512, tokens = 5;
         const auto w = randn(static_cast<size_t>(rows * cols), 1, 0.05f);
@@ -67,7 +72,8 @@ TEST(Kernels, MatmulMatchesDequantizedProduct) {
         m.data = wq.data();
         m.rows = rows;
         m.cols = cols;
-        m.row_bytes = type == GgmlType::I2_S ? static_cast<size_t>(cols / 4) : *tensor_bytes(type, cols, cols);
+        m.row_bytes = type == GgmlType::I2_S ? static_cast<size_t>(cols / 4)
+                                             : *tensor_bytes(type, cols, cols);
         if (type == GgmlType::I2_S) m.scale = i2s_scale(wq, rows * cols);
         std::vector<float> y(static_cast<size_t>(tokens * rows));
         matmul(m, x.data(), tokens, y.data(), pool, scratch);
@@ -80,7 +86,8 @@ TEST(Kernels, MatmulMatchesDequantizedProduct) {
                     ref += static_cast<double>(wd[r * cols + c]) * x[t * cols + c];
                     mag += std::fabs(static_cast<double>(wd[r * cols + c]) * x[t * cols + c]);
                 }
-                ASSERT_NEAR(y[t * rows + r], ref, 0.02 * mag + 1e-6) << "token " << t << " row " << r;
+                ASSERT_NEAR(y[t * rows + r], ref, 0.02 * mag + 1e-6)
+                    << "token " << t << " row " << r;
             }
         }
     }

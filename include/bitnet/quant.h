@@ -28,12 +28,12 @@ struct QuantOptions {
 // The scalar reference implementation of each format, one entry per type.
 struct QuantTraits {
     GgmlType type;
+    GgmlType dot_partner;  // the activation format its dot products pair with
     int64_t block_size;
     size_t block_bytes;
     // Rows of k values (k a multiple of block_size); null when the direction is unsupported.
     void (*to_float)(const void* src, float* dst, int64_t k);
     void (*from_float)(const float* src, void* dst, int64_t k, const float* importance);
-    GgmlType dot_partner;  // the activation format its dot products pair with
 };
 
 // The traits of a row format; nullptr for types without a scalar implementation (and I2_S).

@@ -18,13 +18,7 @@ void on_fatal_signal(int sig) {
     std::raise(sig);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    std::signal(SIGINT, on_fatal_signal);
-    std::signal(SIGTERM, on_fatal_signal);
-    std::signal(SIGHUP, on_fatal_signal);
-
+int run(int argc, char** argv) {
     CLI::App app{"bitnet: inference for 1.58-bit BitNet models and GGUF tools"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "bitnet 0.1.0");
@@ -35,7 +29,6 @@ int main(int argc, char** argv) {
     bitnet::cli::register_detokenize(app);
     bitnet::cli::register_run(app);
     bitnet::cli::register_score(app);
-
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -47,12 +40,27 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         fmt::print(stderr, "error: {} (see --help)\n", e.what());
         return 1;
-    } catch (const std::bad_alloc&) {
-        fmt::print(stderr, "error: out of memory\n");
-        return 1;
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-        return 1;
     }
     return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGINT, on_fatal_signal);
+    std::signal(SIGTERM, on_fatal_signal);
+    std::signal(SIGHUP, on_fatal_signal);
+    // Every failure becomes one line on stderr and exit status 1.
+    try {
+        return run(argc, argv);
+    } catch (const std::bad_alloc&) {
+        std::fputs("error: out of memory\n", stderr);
+    } catch (const std::exception& e) {
+        std::fputs("error: ", stderr);
+        std::fputs(e.what(), stderr);
+        std::fputs("\n", stderr);
+    } catch (...) {
+        std::fputs("error: unexpected failure\n", stderr);
+    }
+    return 1;
 }

@@ -47,8 +47,10 @@ SessionOptions checked(const Model& m, SessionOptions o) {
 
 }  // namespace
 
-Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
-    : impl_(std::make_unique<SessionImpl>(model, checked(*model, options))) {}
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) {
+    const SessionOptions valid = checked(*model, options);
+    impl_ = std::make_unique<SessionImpl>(std::move(model), valid);
+}
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;

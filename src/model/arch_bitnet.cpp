@@ -11,37 +11,37 @@
 namespace bitnet {
 
 void bitnet_layer(Forward& f, int il) {
-    const LayerWeights& L = f.m.layers[static_cast<size_t>(il)];
+    const LayerWeights& lw = f.m.layers[static_cast<size_t>(il)];
     const Hparams& h = f.m.hp;
     Activations& a = f.a;
 
-    f.norm(a.x, L.attn_norm, a.cur, h.n_embd);
+    f.norm(a.x, lw.attn_norm, a.cur, h.n_embd);
     f.dump("attn_norm", il, a.cur, h.n_embd);
-    f.mm(L.wq, a.cur, a.q);
-    f.mm(L.wk, a.cur, a.k);
-    f.mm(L.wv, a.cur, a.v);
+    f.mm(lw.wq, a.cur, a.q);
+    f.mm(lw.wk, a.cur, a.k);
+    f.mm(lw.wv, a.cur, a.v);
     f.rope_qk();
     f.dump("Qcur", il, a.q, h.n_embd);
     f.attention(il);
     f.dump("kqv_out", il, a.attn, h.n_embd);
-    f.norm(a.attn, L.attn_sub_norm, a.cur, h.n_embd);
+    f.norm(a.attn, lw.attn_sub_norm, a.cur, h.n_embd);
     f.dump("attn_sub_norm", il, a.cur, h.n_embd);
-    f.mm(L.wo, a.cur, a.proj);
+    f.mm(lw.wo, a.cur, a.proj);
     f.dump("attn_out", il, a.proj, h.n_embd);
     f.add(a.x, a.proj);
     f.dump("ffn_inp", il, a.x, h.n_embd);
 
-    f.norm(a.x, L.ffn_norm, a.cur, h.n_embd);
+    f.norm(a.x, lw.ffn_norm, a.cur, h.n_embd);
     f.dump("ffn_norm", il, a.cur, h.n_embd);
-    f.mm(L.ffn_gate, a.cur, a.gate);
-    f.mm(L.ffn_up, a.cur, a.up);
+    f.mm(lw.ffn_gate, a.cur, a.gate);
+    f.mm(lw.ffn_up, a.cur, a.up);
     const bool relu2 = h.arch == Architecture::BitnetB158;
     for (size_t i = 0; i < a.gate.size(); ++i)
         a.gate[i] = (relu2 ? relu_squared(a.gate[i]) : silu(a.gate[i])) * a.up[i];
     f.dump("ffn_sub_out", il, a.gate, h.n_ff);
-    f.norm(a.gate, L.ffn_sub_norm, a.up, h.n_ff);
+    f.norm(a.gate, lw.ffn_sub_norm, a.up, h.n_ff);
     f.dump("ffn_sub_norm", il, a.up, h.n_ff);
-    f.mm(L.ffn_down, a.up, a.proj);
+    f.mm(lw.ffn_down, a.up, a.proj);
     f.dump("ffn_down", il, a.proj, h.n_embd);
     f.add(a.x, a.proj);
     f.dump("l_out", il, a.x, h.n_embd);

@@ -10,30 +10,30 @@
 namespace bitnet {
 
 void llama_layer(Forward& f, int il) {
-    const LayerWeights& L = f.m.layers[static_cast<size_t>(il)];
+    const LayerWeights& lw = f.m.layers[static_cast<size_t>(il)];
     const Hparams& h = f.m.hp;
     Activations& a = f.a;
 
-    f.norm(a.x, L.attn_norm, a.cur, h.n_embd);
+    f.norm(a.x, lw.attn_norm, a.cur, h.n_embd);
     f.dump("attn_norm", il, a.cur, h.n_embd);
-    f.mm(L.wq, a.cur, a.q);
-    f.mm(L.wk, a.cur, a.k);
-    f.mm(L.wv, a.cur, a.v);
+    f.mm(lw.wq, a.cur, a.q);
+    f.mm(lw.wk, a.cur, a.k);
+    f.mm(lw.wv, a.cur, a.v);
     f.rope_qk();
     f.dump("Qcur", il, a.q, h.n_embd);
     f.attention(il);
     f.dump("kqv_out", il, a.attn, h.n_embd);
-    f.mm(L.wo, a.attn, a.proj);
+    f.mm(lw.wo, a.attn, a.proj);
     f.dump("attn_out", il, a.proj, h.n_embd);
     f.add(a.x, a.proj);
     f.dump("ffn_inp", il, a.x, h.n_embd);
 
-    f.norm(a.x, L.ffn_norm, a.cur, h.n_embd);
+    f.norm(a.x, lw.ffn_norm, a.cur, h.n_embd);
     f.dump("ffn_norm", il, a.cur, h.n_embd);
-    f.mm(L.ffn_gate, a.cur, a.gate);
-    f.mm(L.ffn_up, a.cur, a.up);
+    f.mm(lw.ffn_gate, a.cur, a.gate);
+    f.mm(lw.ffn_up, a.cur, a.up);
     for (size_t i = 0; i < a.gate.size(); ++i) a.gate[i] = silu(a.gate[i]) * a.up[i];
-    f.mm(L.ffn_down, a.gate, a.proj);
+    f.mm(lw.ffn_down, a.gate, a.proj);
     f.dump("ffn_out", il, a.proj, h.n_embd);
     f.add(a.x, a.proj);
     f.dump("l_out", il, a.x, h.n_embd);

@@ -215,21 +215,21 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     const bool sub_norms = h.arch != Architecture::Llama;
     for (int64_t l = 0; l < h.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
-        LayerWeights L;
-        L.attn_norm = b.vector(p + "attn_norm.weight", e);
-        L.ffn_norm = b.vector(p + "ffn_norm.weight", e);
+        LayerWeights lw;
+        lw.attn_norm = b.vector(p + "attn_norm.weight", e);
+        lw.ffn_norm = b.vector(p + "ffn_norm.weight", e);
         if (sub_norms) {
-            L.attn_sub_norm = b.vector(p + "attn_sub_norm.weight", e);
-            L.ffn_sub_norm = b.vector(p + "ffn_sub_norm.weight", ff);
+            lw.attn_sub_norm = b.vector(p + "attn_sub_norm.weight", e);
+            lw.ffn_sub_norm = b.vector(p + "ffn_sub_norm.weight", ff);
         }
-        L.wq = b.matrix(p + "attn_q.weight", e, e);
-        L.wk = b.matrix(p + "attn_k.weight", e, kv);
-        L.wv = b.matrix(p + "attn_v.weight", e, kv);
-        L.wo = b.matrix(p + "attn_output.weight", e, e);
-        L.ffn_gate = b.matrix(p + "ffn_gate.weight", e, ff);
-        L.ffn_up = b.matrix(p + "ffn_up.weight", e, ff);
-        L.ffn_down = b.matrix(p + "ffn_down.weight", ff, e);
-        m->layers.push_back(std::move(L));
+        lw.wq = b.matrix(p + "attn_q.weight", e, e);
+        lw.wk = b.matrix(p + "attn_k.weight", e, kv);
+        lw.wv = b.matrix(p + "attn_v.weight", e, kv);
+        lw.wo = b.matrix(p + "attn_output.weight", e, e);
+        lw.ffn_gate = b.matrix(p + "ffn_gate.weight", e, ff);
+        lw.ffn_up = b.matrix(p + "ffn_up.weight", e, ff);
+        lw.ffn_down = b.matrix(p + "ffn_down.weight", ff, e);
+        m->layers.push_back(std::move(lw));
     }
     return std::shared_ptr<Model>(new Model(std::move(m)));
 }

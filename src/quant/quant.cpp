@@ -18,17 +18,17 @@ namespace {
 using T = GgmlType;
 
 constexpr QuantTraits kTraits[] = {
-    {T::F32, 1, 4, quant::f32_to_float, quant::f32_from_float, T::F32},
-    {T::F16, 1, 2, quant::f16_to_float, quant::f16_from_float, T::F16},
-    {T::BF16, 1, 2, quant::bf16_to_float, quant::bf16_from_float, T::BF16},
-    {T::Q8_0, 32, 34, quant::q8_0_to_float, quant::q8_0_from_float, T::Q8_0},
-    {T::Q4_0, 32, 18, quant::q4_0_to_float, quant::q4_0_from_float, T::Q8_0},
-    {T::Q8_K, 256, 292, quant::q8_k_to_float, quant::q8_k_from_float, T::Q8_K},
-    {T::Q4_K, 256, 144, quant::q4_k_to_float, nullptr, T::Q8_K},
-    {T::Q6_K, 256, 210, quant::q6_k_to_float, nullptr, T::Q8_K},
-    {T::TQ1_0, 256, 54, quant::tq1_0_to_float, quant::tq1_0_from_float, T::Q8_K},
-    {T::TQ2_0, 256, 66, quant::tq2_0_to_float, quant::tq2_0_from_float, T::Q8_K},
-    {T::IQ2_S, 256, 82, quant::iq2_s_to_float, quant::iq2_s_from_float, T::Q8_K},
+    {T::F32, T::F32, 1, 4, quant::f32_to_float, quant::f32_from_float},
+    {T::F16, T::F32, 1, 2, quant::f16_to_float, quant::f16_from_float},
+    {T::BF16, T::F32, 1, 2, quant::bf16_to_float, quant::bf16_from_float},
+    {T::Q8_0, T::Q8_0, 32, 34, quant::q8_0_to_float, quant::q8_0_from_float},
+    {T::Q4_0, T::Q8_0, 32, 18, quant::q4_0_to_float, quant::q4_0_from_float},
+    {T::Q8_K, T::Q8_K, 256, 292, quant::q8_k_to_float, quant::q8_k_from_float},
+    {T::Q4_K, T::Q8_K, 256, 144, quant::q4_k_to_float, nullptr},
+    {T::Q6_K, T::Q8_K, 256, 210, quant::q6_k_to_float, nullptr},
+    {T::TQ1_0, T::Q8_K, 256, 54, quant::tq1_0_to_float, quant::tq1_0_from_float},
+    {T::TQ2_0, T::Q8_K, 256, 66, quant::tq2_0_to_float, quant::tq2_0_from_float},
+    {T::IQ2_S, T::Q8_K, 256, 82, quant::iq2_s_to_float, quant::iq2_s_from_float},
 };
 
 constexpr int64_t kI2sX86Block = 128;  // values per 32 bytes

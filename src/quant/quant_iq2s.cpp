@@ -21,9 +21,9 @@ constexpr int kMaxQ = 3;
 constexpr float kGroupMaxEps = 1e-8f;
 
 // Among the nearest grid points of an off-grid group, the one with the least weighted error at
-// `scale`; writes its 2-bit coordinates to L.
+// `scale`; writes its 2-bit coordinates to codes.
 int best_neighbour(const Iq2sSearch& s, uint16_t code, const float* xval, const float* weight,
-                   float scale, int8_t* L) {
+                   float scale, int8_t* codes) {
     float best_d2 = FLT_MAX;
     int best = -1;
     for (uint16_t k : s.neighbours(code)) {
@@ -41,43 +41,44 @@ int best_neighbour(const Iq2sSearch& s, uint16_t code, const float* xval, const 
     }
     if (best < 0) throw Error("IQ2_S: no grid neighbour for point " + std::to_string(code));
     const auto& pg = s.point(best);
-    for (int i = 0; i < 8; ++i) L[i] = static_cast<int8_t>((pg[static_cast<size_t>(i)] - 1) / 2);
+    for (int i = 0; i < 8; ++i)
+        codes[i] = static_cast<int8_t>((pg[static_cast<size_t>(i)] - 1) / 2);
     return best;
 }
 
 // Rounds 8 values at inverse scale `id` to 2-bit coordinates; returns their code.
-uint16_t round_group(const float* xval, float id, int8_t* L) {
+uint16_t round_group(const float* xval, float id, int8_t* codes) {
     uint16_t u = 0;
     for (int i = 0; i < 8; ++i) {
         const int l = std::max(0, std::min(kMaxQ - 1, nearest_int(0.5f * (id * xval[i] - 1))));
-        L[i] = static_cast<int8_t>(l);
+        codes[i] = static_cast<int8_t>(l);
         u = static_cast<uint16_t>(u | (l << (2 * i)));
     }
     return u;
 }
 
-uint16_t code_of(const int8_t* L) {
+uint16_t code_of(const int8_t* codes) {
     uint16_t u = 0;
-    for (int i = 0; i < 8; ++i) u = static_cast<uint16_t>(u | (L[i] << (2 * i)));
+    for (int i = 0; i < 8; ++i) u = static_cast<uint16_t>(u | (codes[i] << (2 * i)));
     return u;
 }
 
-void weighted_sums(const float* weight, const float* xval, const int8_t* L, float& sumqx,
+void weighted_sums(const float* weight, const float* xval, const int8_t* codes, float& sumqx,
                    float& sumq2) {
     sumqx = 0;
     sumq2 = 0;
     for (int i = 0; i < 16; ++i) {
         const float w = weight[i];
-        const auto q = static_cast<float>(2 * L[i] + 1);
+        const auto q = static_cast<float>(2 * codes[i] + 1);
         sumqx += w * xval[i] * q;
         sumq2 += w * q * q;
     }
 }
 
-// Quantizes 16 values; returns their scale and fills L and signs. `empty` reports a group too
+// Quantizes 16 values; returns their scale and fills codes and signs. `empty` reports a group too
 // small to store (scale 0, nothing written).
 float quantize_16(const Iq2sSearch& s, const float* xb, const float* weight, const float* waux,
-                  int8_t* L, uint8_t* signs, bool& empty) {
+                  int8_t* codes, uint8_t* signs, bool& empty) {
     float xval[16];
     for (int k = 0; k < 2; ++k) {
         uint8_t sg = 0;
@@ -90,30 +91,30 @@ float quantize_16(const Iq2sSearch& s, const float* xb, const float* weight, con
     }
     float max = xval[0];
     for (int i = 1; i < 16; ++i) max = std::max(max, xval[i]);
-    std::memset(L, 0, 16);
+    std::memset(codes, 0, 16);
     empty = max < kGroupMaxEps;
     if (empty) return 0.0f;
 
     float best = 0;
     float scale = max / (2 * kMaxQ - 1);
     bool on_grid[2] = {true, true};
-    int8_t Laux[16];
+    int8_t aux[16];
     for (int is = -9; is <= 9; ++is) {
         const float id = (2 * kMaxQ - 1 + static_cast<float>(is) * 0.1f) / max;
         const float this_scale = 1 / id;
         bool on_grid_aux[2];
         for (int k = 0; k < 2; ++k) {
-            const uint16_t u = round_group(xval + 8 * k, id, Laux + 8 * k);
+            const uint16_t u = round_group(xval + 8 * k, id, aux + 8 * k);
             on_grid_aux[k] = s.grid_index(u) >= 0;
             if (!on_grid_aux[k])
-                best_neighbour(s, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                best_neighbour(s, u, xval + 8 * k, waux + 8 * k, this_scale, aux + 8 * k);
         }
         float sumqx = 0, sumq2 = 0;
-        weighted_sums(weight, xval, Laux, sumqx, sumq2);
+        weighted_sums(weight, xval, aux, sumqx, sumq2);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
             scale = sumqx / sumq2;
             best = scale * sumqx;
-            std::memcpy(L, Laux, 16);
+            std::memcpy(codes, aux, 16);
             on_grid[0] = on_grid_aux[0];
             on_grid[1] = on_grid_aux[1];
         }
@@ -122,12 +123,12 @@ float quantize_16(const Iq2sSearch& s, const float* xb, const float* weight, con
         const float id = 1 / scale;
         for (int k = 0; k < 2; ++k) {
             if (on_grid[k]) continue;
-            const uint16_t u = round_group(xval + 8 * k, id, L + 8 * k);
+            const uint16_t u = round_group(xval + 8 * k, id, codes + 8 * k);
             if (s.grid_index(u) < 0)
-                best_neighbour(s, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                best_neighbour(s, u, xval + 8 * k, waux + 8 * k, scale, codes + 8 * k);
         }
         float sumqx = 0, sumq2 = 0;
-        weighted_sums(weight, xval, L, sumqx, sumq2);
+        weighted_sums(weight, xval, codes, sumqx, sumq2);
         if (sumq2 > 0) scale = sumqx / sumq2;
     }
     if (scale < 0) {
@@ -148,7 +149,7 @@ void quantize_block(const Iq2sSearch& s, const float* xbl, const float* importan
     float max_scale = 0;
     float weight[16];
     float waux[16];
-    int8_t L[16];
+    int8_t codes[16];
     uint8_t signs[2];
     for (int ib = 0; ib < kQK / 16; ++ib) {
         const float* xb = xbl + 16 * ib;
@@ -160,11 +161,11 @@ void quantize_block(const Iq2sSearch& s, const float* xbl, const float* importan
         }
         for (int i = 0; i < 16; ++i) waux[i] = std::sqrt(weight[i]);
         bool empty = false;
-        const float scale = quantize_16(s, xb, weight, waux, L, signs, empty);
+        const float scale = quantize_16(s, xb, weight, waux, codes, signs, empty);
         scales[ib] = scale;
         if (empty) continue;  // below the noise floor: the group stays all zero
         for (int k = 0; k < 2; ++k) {
-            const int grid_index = s.grid_index(code_of(L + 8 * k));
+            const int grid_index = s.grid_index(code_of(codes + 8 * k));
             if (grid_index < 0) throw Error("IQ2_S: quantized point left the grid");
             const int g = 2 * ib + k;
             y.qs[g] = static_cast<uint8_t>(grid_index & 255);

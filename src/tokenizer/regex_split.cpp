@@ -157,8 +157,10 @@ RegexSplitter::RegexSplitter(const std::vector<std::string>& regexes)
                 if (u == 0) break;
                 text += static_cast<char>(u < 128 ? u : '?');
             }
-            throw Error("pre-tokenizer regex '" + r + "' does not compile at offset " +
-                        std::to_string(err_offset) + ": " + text);
+            std::string msg_text = "pre-tokenizer regex '";
+            msg_text.append(r).append("' does not compile at offset ");
+            msg_text.append(std::to_string(err_offset)).append(": ").append(text);
+            throw Error(msg_text);
         }
         pcre2_jit_compile(
             c.code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable

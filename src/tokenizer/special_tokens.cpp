@@ -37,27 +37,17 @@ void TokenizerImpl::detect_special_tokens() {
         mark(s.eot, t,
              {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
               "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
-              "<\xef\xbd\x9c"
-              "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-              "<end_of_utterance>"});
+              "<\uff5cend\u2581of\u2581sentence\uff5c>", "<end_of_utterance>"});
         mark(s.eom, t, {"<|eom_id|>"});
         mark(s.fim_pre, t,
-             {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
-              "<\xef\xbd\x9c"
-              "fim\xe2\x96\x81"
-              "begin\xef\xbd\x9c>",
-              "<PRE>", "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"});
+             {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uff5cfim\u2581begin\uff5c>",
+              "<PRE>", "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>"});
         mark(s.fim_suf, t,
-             {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
-              "<\xef\xbd\x9c"
-              "fim\xe2\x96\x81hole\xef\xbd\x9c>",
-              "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"});
+             {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\uff5cfim\u2581hole\uff5c>",
+              "<SUF>", "\u2581<SUF>", "<|code_suffix|>", "<|suffix|>"});
         mark(s.fim_mid, t,
-             {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-              "<\xef\xbd\x9c"
-              "fim\xe2\x96\x81"
-              "end\xef\xbd\x9c>",
-              "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"});
+             {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\uff5cfim\u2581end\uff5c>",
+              "<MID>", "\u2581<MID>", "<|code_middle|>", "<|middle|>"});
         mark(s.fim_pad, t, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
         mark(s.fim_rep, t, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
         mark(s.fim_sep, t, {"<|file_sep|>"});
@@ -95,8 +85,7 @@ void TokenizerImpl::detect_special_tokens() {
                              "<eos>",
                              "<turn|>",
                              "<|tool_response>",
-                             "<\xef\xbd\x9c"
-                             "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                             "<\uff5cend\u2581of\u2581sentence\uff5c>",
                              "[e~["})) {
             eog_set.insert(t.second);
             tokens[static_cast<size_t>(t.second)].attr |= token_attr::kControl;

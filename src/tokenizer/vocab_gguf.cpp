@@ -308,10 +308,10 @@ PreTokenizerDef pre_tokenizer_kind(const std::string& kind) {
         bool byte_encode;
         std::vector<std::string> regexes;
     };
-    static const std::vector<Entry> kEntries = {
+    static const std::vector<Entry> entries = {
 #include "tokenizer/pre_tokenizer_regexes.inc"
     };
-    for (const Entry& e : kEntries) {
+    for (const Entry& e : entries) {
         if (kind == e.kind) return {kind, e.regexes, e.byte_encode};
     }
     throw NotSupported("pre-tokenizer kind '" + kind + "'");

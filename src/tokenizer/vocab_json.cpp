@@ -66,7 +66,8 @@ PreTokenizerDef pre_tokenizer_of(const json& pre, const std::string& path) {
             if (p.value("use_regex", true)) regexes.push_back(kGpt2Regex);
             byte_level = true;
         } else {
-            throw NotSupported(path + ": pre-tokenizer type '" + t + "'");
+            throw NotSupported(
+                std::string(path).append(": pre-tokenizer type '").append(t).append("'"));
         }
     }
     if (!byte_level) throw NotSupported(path + ": BPE without byte-level encoding");

@@ -54,12 +54,6 @@ Session open_session(const ModelArgs& a) {
     return Session(Model::load(a.model, mo), so);
 }
 
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open");
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 double tokens_per_second(size_t n, double ms) {
     return ms > 0 ? 1000.0 * static_cast<double>(n) / ms : 0.0;
 }
@@ -108,7 +102,7 @@ void register_run(CLI::App& app) {
         validate(a->sampling);
         Session session = open_session(a->model);
         const Tokenizer& tok = session.model().tokenizer();
-        const std::string prompt = f->count() > 0 ? read_all(a->file) : a->prompt;
+        const std::string prompt = f->count() > 0 ? read_text_file(a->file) : a->prompt;
         EncodeOptions eo;
         eo.add_special = true;
         eo.parse_special = true;
@@ -174,7 +168,7 @@ void register_score(CLI::App& app) {
     cmd->callback([a, t, f] {
         if (t->count() == 0 && f->count() == 0) throw Error("give --text or --file");
         Session session = open_session(a->model);
-        const std::string text = f->count() > 0 ? read_all(a->file) : a->text;
+        const std::string text = f->count() > 0 ? read_text_file(a->file) : a->text;
         EncodeOptions eo;
         eo.add_special = true;
         const std::vector<TokenId> ids = session.model().tokenizer().encode(text, eo);

@@ -40,12 +40,6 @@ Tokenizer load(const Source& s) {
     return t;
 }
 
-std::string read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open");
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::vector<TokenId> parse_ids(const std::string& text, size_t vocab) {
     std::vector<TokenId> ids;
     std::string cleaned = text;
@@ -91,7 +85,7 @@ void register_tokenize(CLI::App& app) {
     cmd->callback([a, t, f] {
         if (t->count() == 0 && f->count() == 0) throw Error("give --text or --file");
         const Tokenizer tok = load(a->source);
-        const std::string text = f->count() > 0 ? read_all(a->file) : a->text;
+        const std::string text = f->count() > 0 ? read_text_file(a->file) : a->text;
         EncodeOptions o;
         o.add_special = a->add_special;
         o.parse_special = a->parse_special;

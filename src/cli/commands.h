@@ -6,6 +6,9 @@
 
 namespace bitnet::cli {
 
+// The whole file (prompts, texts to tokenize or score); throws Error naming the path.
+std::string read_text_file(const std::string& path);
+
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);

@@ -1,7 +1,8 @@
 // BitNet b1.58 block (upstream "bitnet" and Microsoft's "bitnet-b1.58"):
 //
-//   h   = x + W_o · SubNorm_attn( Attention( RoPE(W_q · Norm(x)), RoPE(W_k · Norm(x)), W_v ·
-//   Norm(x) ) ) out = h + W_down · SubNorm_ffn( act(W_gate · Norm(h)) ⊙ (W_up · Norm(h)) )
+//   a   = Attention(RoPE(W_q·Norm(x)), RoPE(W_k·Norm(x)), W_v·Norm(x))
+//   h   = x + W_o · SubNorm_attn(a)
+//   out = h + W_down · SubNorm_ffn(act(W_gate·Norm(h)) ⊙ W_up·Norm(h))
 //
 // act is SiLU for "bitnet", ReLU² for "bitnet-b1.58". Shapes per token: x [n_embd],
 // q [n_head · head_dim], k, v [n_head_kv · head_dim], gate, up [n_ff].
@@ -15,15 +16,7 @@ void bitnet_layer(Forward& f, int il) {
     const Hparams& h = f.m.hp;
     Activations& a = f.a;
 
-    f.norm(a.x, lw.attn_norm, a.cur, h.n_embd);
-    f.dump("attn_norm", il, a.cur, h.n_embd);
-    f.mm(lw.wq, a.cur, a.q);
-    f.mm(lw.wk, a.cur, a.k);
-    f.mm(lw.wv, a.cur, a.v);
-    f.rope_qk();
-    f.dump("Qcur", il, a.q, h.n_embd);
-    f.attention(il);
-    f.dump("kqv_out", il, a.attn, h.n_embd);
+    f.self_attention(lw, il);
     f.norm(a.attn, lw.attn_sub_norm, a.cur, h.n_embd);
     f.dump("attn_sub_norm", il, a.cur, h.n_embd);
     f.mm(lw.wo, a.cur, a.proj);
@@ -36,8 +29,9 @@ void bitnet_layer(Forward& f, int il) {
     f.mm(lw.ffn_gate, a.cur, a.gate);
     f.mm(lw.ffn_up, a.cur, a.up);
     const bool relu2 = h.arch == Architecture::BitnetB158;
-    for (size_t i = 0; i < a.gate.size(); ++i)
+    for (size_t i = 0; i < a.gate.size(); ++i) {
         a.gate[i] = (relu2 ? relu_squared(a.gate[i]) : silu(a.gate[i])) * a.up[i];
+    }
     f.dump("ffn_sub_out", il, a.gate, h.n_ff);
     f.norm(a.gate, lw.ffn_sub_norm, a.up, h.n_ff);
     f.dump("ffn_sub_norm", il, a.up, h.n_ff);

@@ -1,7 +1,8 @@
 // Llama block:
 //
-//   h   = x + W_o · Attention( RoPE(W_q · Norm(x)), RoPE(W_k · Norm(x)), W_v · Norm(x) )
-//   out = h + W_down · ( SiLU(W_gate · Norm(h)) ⊙ (W_up · Norm(h)) )
+//   a   = Attention(RoPE(W_q·Norm(x)), RoPE(W_k·Norm(x)), W_v·Norm(x))
+//   h   = x + W_o · a
+//   out = h + W_down · (SiLU(W_gate·Norm(h)) ⊙ W_up·Norm(h))
 //
 // RoPE rotates interleaved pairs (the converter permuted Q and K for it).
 #include "kernels/ops.h"
@@ -14,15 +15,7 @@ void llama_layer(Forward& f, int il) {
     const Hparams& h = f.m.hp;
     Activations& a = f.a;
 
-    f.norm(a.x, lw.attn_norm, a.cur, h.n_embd);
-    f.dump("attn_norm", il, a.cur, h.n_embd);
-    f.mm(lw.wq, a.cur, a.q);
-    f.mm(lw.wk, a.cur, a.k);
-    f.mm(lw.wv, a.cur, a.v);
-    f.rope_qk();
-    f.dump("Qcur", il, a.q, h.n_embd);
-    f.attention(il);
-    f.dump("kqv_out", il, a.attn, h.n_embd);
+    f.self_attention(lw, il);
     f.mm(lw.wo, a.attn, a.proj);
     f.dump("attn_out", il, a.proj, h.n_embd);
     f.add(a.x, a.proj);

@@ -67,6 +67,19 @@ void Forward::rope_qk() {
     }
 }
 
+void Forward::self_attention(const LayerWeights& lw, int il) {
+    const int64_t width = m.hp.n_embd;
+    norm(a.x, lw.attn_norm, a.cur, width);
+    dump("attn_norm", il, a.cur, width);
+    mm(lw.wq, a.cur, a.q);
+    mm(lw.wk, a.cur, a.k);
+    mm(lw.wv, a.cur, a.v);
+    rope_qk();
+    dump("Qcur", il, a.q, width);
+    attention(il);
+    dump("kqv_out", il, a.attn, width);
+}
+
 // Causal grouped-query attention for the batch, after storing its K and V in the cache.
 // Scores, softmax and the weighted sum of V are computed in float32.
 void Forward::attention(int il) {

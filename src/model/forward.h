@@ -53,6 +53,8 @@ class Forward {
               int64_t width);
     void mm(const WeightMatrix& w, const std::vector<float>& in, std::vector<float>& out);
     void rope_qk();
+    // Norm(x) → Q, K, V → RoPE → causal attention, leaving the result in a.attn.
+    void self_attention(const LayerWeights& lw, int il);
     void attention(int il);
     template <typename T>
     void attend(const T* K, const T* V);

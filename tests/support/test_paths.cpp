@@ -77,21 +77,36 @@ void write_file(const fs::path& p, const std::string& bytes) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-int spawn_cli(const std::vector<std::string>& args) {
-    std::vector<std::string> argv_s = {BITNET_CLI_PATH};
+namespace {
+
+// Starts `program` (searched on PATH) with stdin from /dev/null and stdout/stderr sent to the
+// given files; returns its pid or -1.
+pid_t start(const std::string& program, const std::vector<std::string>& args, const char* out,
+            const char* err) {
+    std::vector<std::string> argv_s = {program};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& s : argv_s) argv.push_back(s.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) ADD_FAILURE() << "cannot start " << argv[0];
+    if (rc != 0) {
+        ADD_FAILURE() << "cannot start " << program;
+        return -1;
+    }
     return pid;
+}
+
+}  // namespace
+
+int spawn_cli(const std::vector<std::string>& args) {
+    return start(BITNET_CLI_PATH, args, "/dev/null", "/dev/null");
 }
 
 int wait_cli(int pid) {
@@ -112,25 +127,9 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
     TempDir tmp;
     const fs::path out_path = tmp / "stdout";
     const fs::path err_path = tmp / "stderr";
-    std::vector<std::string> argv_s = {program};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& s : argv_s) argv.push_back(s.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
     RunResult r;
-    const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        ADD_FAILURE() << "cannot start " << argv[0];
-        return r;
-    }
+    const pid_t pid = start(program, args, out_path.c_str(), err_path.c_str());
+    if (pid < 0) return r;
     int status = 0;
     waitpid(pid, &status, 0);
     if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);

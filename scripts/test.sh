@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, build (g++ Release, and clang with ASan+UBSan+libFuzzer for
-# the fuzz targets), then run every test through CTest, fuzzing included.
+# The whole test suite: set up, build (g++ Release; clang with ASan+UBSan for a sanitized copy
+# of the suite; clang with libFuzzer for the fuzz targets), then run every test through CTest,
+# fuzzing, the sanitized suite and lint included.
 #   BITNET_FUZZ_SECONDS   seconds per fuzz target (default 60)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +15,15 @@ if [[ ! -f build-fuzz/build.ninja ]]; then
 fi
 cmake --build build-fuzz
 
-cmake -S . -B build -DBITNET_FUZZ_DIR="$root/build-fuzz" \
+# The whole library, CLI and test program once more with ASan and UBSan (clang).
+if [[ ! -f build-asan/build.ninja ]]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DBITNET_SANITIZE=ON -DBITNET_BENCH=OFF >/dev/null
+fi
+cmake --build build-asan
+
+cmake -S . -B build -DBITNET_FUZZ_DIR="$root/build-fuzz" -DBITNET_SANITIZE_DIR="$root/build-asan" \
   -DBITNET_FUZZ_SECONDS="${BITNET_FUZZ_SECONDS:-60}" >/dev/null
 cmake --build build
 cd build

@@ -72,7 +72,7 @@ TEST(Tokenizer, StreamingDecoderOnlyEmitsCompleteUtf8) {
     for (TokenId id : ids) {
         const std::string chunk = d.push(id);
         // Every chunk is valid UTF-8 on its own.
-        EXPECT_NO_THROW(nlohmann::json::parse(nlohmann::json(chunk).dump())) << chunk;
+        EXPECT_NO_THROW((void)nlohmann::json(chunk).dump()) << chunk;
         out += chunk;
     }
     out += d.flush();

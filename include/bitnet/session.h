@@ -16,7 +16,8 @@ struct SessionOptions {
     int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
     int threads = 0;        // 0: all hardware threads
     int64_t n_batch = 512;  // tokens per forward pass while processing a prompt
-    std::string dump_dir;   // write every named intermediate here (.npy); "" = off
+    std::string dump_dir;   // write every named intermediate here (.npy); "" = off, unless the
+                            // environment variable BITNET_DUMP_TENSORS names a folder
     bool kv_f32 = false;    // keep K and V in float32 instead of fp16 (twice the memory)
 };
 

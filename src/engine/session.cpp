@@ -1,6 +1,7 @@
 #include "bitnet/session.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "bitnet/error.h"
@@ -40,6 +41,9 @@ SessionOptions checked(const Model& m, SessionOptions o) {
         o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (o.threads < 1 || o.threads > 1024)
         throw Error("thread count " + std::to_string(o.threads) + " is outside 1..1024");
+    if (o.dump_dir.empty()) {
+        if (const char* env = std::getenv("BITNET_DUMP_TENSORS"); env != nullptr) o.dump_dir = env;
+    }
     if (o.n_batch < 1 || o.n_batch > 65536)
         throw Error("batch size " + std::to_string(o.n_batch) + " is outside 1..65536");
     return o;

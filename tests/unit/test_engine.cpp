@@ -245,6 +245,12 @@ TEST(Engine, DumpsNamedIntermediates) {
           "blk.1.l_out.pos0.npy", "result_output.pos2.npy"}) {
         EXPECT_TRUE(std::filesystem::exists(tmp / "dump" / name)) << name;
     }
+    // The environment variable does the same without touching the options.
+    setenv("BITNET_DUMP_TENSORS", (tmp / "env_dump").c_str(), 1);
+    Session e(model, SessionOptions{});
+    unsetenv("BITNET_DUMP_TENSORS");
+    e.evaluate(std::vector<TokenId>{1});
+    EXPECT_TRUE(std::filesystem::exists(tmp / "env_dump" / "blk.1.l_out.pos0.npy"));
     const std::string npy = read_file(tmp / "dump" / "blk.0.attn_norm.pos0.npy");
     EXPECT_EQ(npy.substr(1, 5), "NUMPY");
     EXPECT_NE(npy.find("'shape': (3, 256)"), std::string::npos);

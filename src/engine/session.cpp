@@ -1,6 +1,8 @@
 #include "bitnet/session.h"
 
+#include <unistd.h>
 #include <algorithm>
+
 #include <cstdlib>
 #include <thread>
 
@@ -41,6 +43,17 @@ SessionOptions checked(const Model& m, SessionOptions o) {
         o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (o.threads < 1 || o.threads > 1024)
         throw Error("thread count " + std::to_string(o.threads) + " is outside 1..1024");
+    // Refuse a KV cache the machine cannot hold, before allocating (and touching) it.
+    const double kv_bytes = 2.0 * static_cast<double>(h.n_layer) * static_cast<double>(o.n_ctx) *
+                            static_cast<double>(h.n_head_kv * h.head_dim) * (o.kv_f32 ? 4.0 : 2.0);
+    const double ram =
+        static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    if (ram > 0 && kv_bytes > ram) {
+        throw Error("a KV cache of " + std::to_string(o.n_ctx) + " positions needs " +
+                    std::to_string(static_cast<int64_t>(kv_bytes / (1 << 20))) +
+                    " MiB, more than this machine's " +
+                    std::to_string(static_cast<int64_t>(ram / (1 << 20))) + " MiB (lower -c)");
+    }
     if (o.dump_dir.empty()) {
         if (const char* env = std::getenv("BITNET_DUMP_TENSORS"); env != nullptr) o.dump_dir = env;
     }

@@ -210,7 +210,18 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
     t->add_space_prefix = m.get_or<bool>("tokenizer.ggml.add_space_prefix", t->add_space_prefix);
     t->remove_extra_whitespaces = m.get_or<bool>("tokenizer.ggml.remove_extra_whitespaces", false);
 
-    const auto* scores = optional_array<float>(m, "tokenizer.ggml.scores");
+    // Scores are f32, or i32 in some conversions (llama.cpp reads both).
+    std::vector<float> int_scores;
+    const std::vector<float>* scores = nullptr;
+    if (const GgufValue* sv = m.find("tokenizer.ggml.scores");
+        sv != nullptr && sv->type() == GgufType::Array &&
+        std::get<GgufArray>(sv->data).elem_type == GgufType::I32) {
+        for (int32_t v : m.get_array<int32_t>("tokenizer.ggml.scores"))
+            int_scores.push_back(static_cast<float>(v));
+        scores = &int_scores;
+    } else {
+        scores = optional_array<float>(m, "tokenizer.ggml.scores");
+    }
     const auto* types = optional_array<int32_t>(m, "tokenizer.ggml.token_type");
     if (scores != nullptr && scores->size() < tokens.size()) {
         throw Error(where(m) + "tokenizer.ggml.scores has " + std::to_string(scores->size()) +

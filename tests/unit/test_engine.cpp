@@ -96,6 +96,30 @@ TEST(Engine, ContextFullIsAClearError) {
     EXPECT_THROW(Session(model, bad), Error);
 }
 
+TEST(Engine, RefusesAKvCacheLargerThanMemory) {
+    TempDir tmp;
+    SynthOptions o;
+    o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
+    o.n_embd = 64;
+    o.n_head = 1;
+    o.n_head_kv = 1;
+    o.n_ff = 128;
+    o.n_layer = 256;
+    o.n_ctx = 1 << 20;
+    const std::string path = (tmp / "deep.gguf").string();
+    write_synthetic_model(o, path);
+    SessionOptions so;
+    so.n_ctx = 1 << 20;  // 256 layers x 1M positions x 64 x 2 x 4 bytes = 128 GiB
+    so.kv_f32 = true;
+    so.threads = 1;
+    try {
+        Session s(Model::load(path), so);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("lower -c"), std::string::npos) << e.what();
+    }
+}
+
 TEST(Sampling, GreedyAndSeededDeterminism) {
     std::vector<float> logits(100);
     for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(static_cast<float>(i)) * 3.0f;

@@ -2,6 +2,8 @@
 // special tokens, the Llama-3 detection for files without tokenizer.ggml.pre, the CLI.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "bitnet/error.h"
@@ -138,6 +140,21 @@ TEST(Tokenizer, BadMetadataIsRefusedByName) {
     EXPECT_THROW((void)Tokenizer::from_gguf(n), Error);
     n.erase("tokenizer.ggml.tokens");
     EXPECT_THROW((void)Tokenizer::from_gguf(n), Error);
+}
+
+TEST(Tokenizer, IntegerScoresAreReadLikeFloatOnes) {
+    GgufMetadata m = GgufFile::open(vocab("llama-spm")).metadata();
+    const auto& scores = m.get_array<float>("tokenizer.ggml.scores");
+    std::vector<int32_t> ints;
+    for (float s : scores) ints.push_back(static_cast<int32_t>(std::lround(s * 1000.0f)));
+    std::vector<float> rounded;
+    for (int32_t v : ints) rounded.push_back(static_cast<float>(v));
+    GgufMetadata as_int = m, as_float = m;
+    as_int.set("tokenizer.ggml.scores", GgufArray::of(ints));
+    as_float.set("tokenizer.ggml.scores", GgufArray::of(rounded));
+    const Tokenizer a = Tokenizer::from_gguf(as_int), b = Tokenizer::from_gguf(as_float);
+    for (const std::string& text : generate_texts(5, 200))
+        ASSERT_EQ(a.encode(text), b.encode(text));
 }
 
 TEST(Tokenizer, Cli) {

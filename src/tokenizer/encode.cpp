@@ -42,6 +42,16 @@ struct Symbol {
     size_t n;
 };
 
+// Merges the symbol after `left` into it and unlinks the merged one.
+void merge_right_into(std::vector<Symbol>& sym, int left) {
+    Symbol& l = sym[static_cast<size_t>(left)];
+    Symbol& r = sym[static_cast<size_t>(l.next)];
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = left;
+}
+
 std::vector<Symbol> utf8_symbols(const std::string& text) {
     std::vector<Symbol> symbols;
     size_t offset = 0;
@@ -103,10 +113,7 @@ void TokenizerImpl::encode_spm(const std::string& text, std::vector<TokenId>& ou
         Symbol& l = sym[static_cast<size_t>(b.left)];
         Symbol& r = sym[static_cast<size_t>(b.right)];
         if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
-        l.n += r.n;
-        r.n = 0;
-        l.next = r.next;
-        if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
+        merge_right_into(sym, b.left);
         try_add(l.prev, b.left);
         try_add(b.left, l.next);
     }
@@ -168,10 +175,7 @@ void TokenizerImpl::encode_bpe(const std::string& text, std::vector<TokenId>& ou
                 r.offset != l.offset + l.n) {
                 continue;  // stale: one side changed since this pair was queued
             }
-            l.n += r.n;
-            r.n = 0;
-            l.next = r.next;
-            if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
+            merge_right_into(sym, b.left);
             try_add(l.prev, b.left);
             try_add(b.left, l.next);
         }

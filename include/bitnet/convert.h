@@ -14,11 +14,16 @@
 namespace bitnet {
 
 struct ConvertOptions {
-    GgmlType type = GgmlType::F16;           // for 2-D *.weight tensors
-    std::optional<GgmlType> embd_type;       // token_embd.weight (default: unchanged)
-    std::optional<GgmlType> output_type;     // output.weight (default: unchanged)
-    std::optional<GgmlType> fallback;        // for rows that do not fit `type`'s blocks
-    I2sLayout i2s_layout = I2sLayout::Auto;  // for reading and writing I2_S
+    GgmlType type = GgmlType::F16;        // for 2-D *.weight tensors
+    std::optional<GgmlType> embd_type;    // token_embd.weight (default: unchanged)
+    std::optional<GgmlType> output_type;  // output.weight (default: unchanged)
+    std::optional<GgmlType> fallback;     // for rows that do not fit `type`'s blocks
+    // I2_S layout of the output (recorded under kI2sLayoutKey). Auto: the input's layout when
+    // it holds I2_S, else x86 (ARM when a tensor only fits ARM's 64-value blocks). A layout
+    // different from the input's repacks its I2_S tensors.
+    I2sLayout i2s_layout = I2sLayout::Auto;
+    // How to read the input's I2_S tensors. Auto: as its kI2sLayoutKey says, else x86.
+    I2sLayout i2s_read_layout = I2sLayout::Auto;
     int threads = 1;
 };
 
@@ -29,13 +34,14 @@ struct ConvertedTensor {
     uint64_t elements;
     uint64_t bytes_before;
     uint64_t bytes_after;
+    bool rewritten = false;  // re-encoded (a new type, or I2_S in another layout)
 };
 
 struct ConvertReport {
     std::vector<ConvertedTensor> tensors;  // every tensor, in file order
     uint64_t file_bytes_before = 0;
     uint64_t file_bytes_after = 0;
-    uint64_t converted = 0;  // tensors whose type changed
+    uint64_t converted = 0;  // tensors re-encoded (see ConvertedTensor::rewritten)
     double seconds = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bitnet/gguf.h"
 #include "bitnet/quant.h"
@@ -37,8 +38,19 @@ struct Hparams {
 };
 
 struct ModelOptions {
-    I2sLayout i2s_layout = I2sLayout::Auto;  // how I2_S codes are packed (files do not say)
+    // How I2_S codes are packed. Auto: as the file's kI2sLayoutKey says (files this engine
+    // writes), else x86 (Microsoft's released files, which do not say).
+    I2sLayout i2s_layout = I2sLayout::Auto;
 };
+
+// Metadata key (our own namespace) recording the I2_S layout ("x86" or "arm") of files this
+// engine writes; Microsoft's files lack it and are read as x86.
+inline constexpr const char* kI2sLayoutKey = "bitnet_engine.i2_s_layout";
+
+// The layout to read `file`'s I2_S tensors with: `requested` unless Auto, else the file's
+// kI2sLayoutKey, else Auto (x86 unless a tensor's size only fits ARM blocks). When the layout is
+// a guess, `assumption` (if given) receives a sentence saying so. Throws Error for a bad key.
+I2sLayout i2s_layout_for(const GgufFile& file, I2sLayout requested, std::string* assumption);
 
 class ModelImpl;
 
@@ -53,6 +65,13 @@ class Model {
     const GgufFile& file() const;
     // Human-readable one-line description ("bitnet-b1.58, 30 layers, ...").
     std::string describe() const;
+    // Guesses taken while loading, one sentence each (the I2_S layout assumed, a pre-tokenizer
+    // recognised without tokenizer.ggml.pre, end-of-turn tokens found by their text): shown
+    // with --verbose and by `bitnet inspect`, so that they land in bug reports.
+    const std::vector<std::string>& assumptions() const;
+    // Problems in the file that were worked around (special-token ids outside the
+    // vocabulary, ignored); front ends show these always.
+    const std::vector<std::string>& warnings() const;
 
     const ModelImpl& impl() const { return *impl_; }
 

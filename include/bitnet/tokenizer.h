@@ -32,7 +32,10 @@ constexpr uint32_t kRStrip = 1u << 8;
 enum class VocabType { Spm, Bpe, Wpm };
 
 struct EncodeOptions {
-    bool add_special = false;    // BOS/EOS (and SEP for WordPiece) as the vocabulary asks
+    // BOS/EOS (and SEP for WordPiece) as the vocabulary asks. A BOS is not added when the
+    // text already begins with one (BOS text parsed as special): unlike llama.cpp, which keeps
+    // both and warns, we never feed the model two.
+    bool add_special = false;
     bool parse_special = false;  // control-token text becomes its id; otherwise plain text
 };
 
@@ -78,8 +81,13 @@ class Tokenizer {
     bool is_end_of_generation(TokenId id) const;
     // The pre-tokenizer in use ("llama3", "gpt-2", "default", ...; "" for SPM/WPM).
     const std::string& pre_tokenizer() const;
-    // Decisions taken while loading that a user may want to know about (for --verbose).
+    // Assumptions taken while loading that a user may want to know about (for --verbose):
+    // a pre-tokenizer recognised without tokenizer.ggml.pre, end-of-turn tokens found by text.
     const std::vector<std::string>& notes() const;
+    // Problems in the file that were worked around, one line each, meant to be shown always:
+    // special-token ids outside the vocabulary ("tokenizer.ggml.eos_token_id = 32000 is
+    // outside the vocabulary (32000 tokens): ignored"); such a slot is left empty.
+    const std::vector<std::string>& warnings() const;
 
   private:
     explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);

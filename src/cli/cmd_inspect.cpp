@@ -1,4 +1,6 @@
 // `bitnet inspect FILE [--json] [--full]`: what a GGUF file holds.
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 
@@ -6,7 +8,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bitnet/check.h"
+#include "bitnet/error.h"
 #include "bitnet/gguf.h"
+#include "bitnet/model.h"
 #include "cli/commands.h"
 
 namespace bitnet::cli {
@@ -74,7 +79,10 @@ json shape_json(const GgufTensorInfo& t) {
     return s;
 }
 
-void print_json(const GgufFile& f, bool full) {
+struct Findings;
+json findings_json(const Findings& found);
+
+void print_json(const GgufFile& f, bool full, const Findings& found) {
     json meta = json::object();
     for (const auto& [key, value] : f.metadata().entries()) meta[key] = value_json(value, full);
     json tensors = json::array();
@@ -91,6 +99,9 @@ void print_json(const GgufFile& f, bool full) {
                 {"data_offset", f.data_offset()},
                 {"metadata", std::move(meta)},
                 {"tensors", std::move(tensors)}};
+    const json fj = findings_json(found);
+    out["assumptions"] = fj["assumptions"];
+    out["warnings"] = fj["warnings"];
     // Strings in files need not be UTF-8: replace invalid bytes rather than fail.
     fmt::print("{}\n", out.dump(-1, ' ', false, json::error_handler_t::replace));
 }
@@ -238,6 +249,119 @@ void print_text(const GgufFile& f) {
     }
 }
 
+// What the engine will guess and work around when it loads this file (see
+// Model::assumptions()), found without loading the weights.
+struct Findings {
+    std::vector<std::string> assumptions, warnings;
+};
+
+Findings findings(const GgufFile& f) {
+    Findings out;
+    std::string layout;
+    try {
+        const I2sLayout l = i2s_layout_for(f, I2sLayout::Auto, &layout);
+        if (l != I2sLayout::Auto)
+            out.assumptions.push_back(std::string("I2_S layout recorded in the file: ") +
+                                      (l == I2sLayout::Arm ? "arm" : "x86"));
+    } catch (const Error& e) {
+        out.warnings.emplace_back(e.what());
+    }
+    if (!layout.empty()) out.assumptions.push_back(layout);
+    if (f.metadata().contains("tokenizer.ggml.model")) {
+        try {
+            const Tokenizer t = Tokenizer::from_gguf(f.metadata());
+            out.assumptions.insert(out.assumptions.end(), t.notes().begin(), t.notes().end());
+            out.warnings.insert(out.warnings.end(), t.warnings().begin(), t.warnings().end());
+        } catch (const Error& e) {
+            out.warnings.push_back(std::string("the tokenizer cannot be loaded: ") + e.what());
+        }
+    }
+    return out;
+}
+
+std::string check_text(const TensorCheck& c) {
+    std::vector<std::string> parts;
+    if (c.nan > 0 || c.inf > 0) {
+        parts.push_back(
+            fmt::format("{} NaN, {} Inf (first at element {})", c.nan, c.inf, c.first_non_finite));
+    }
+    if (c.all_zero) parts.emplace_back("all values are zero");
+    auto scale = [&](uint64_t n, const char* what) {
+        if (n > 0) parts.push_back(fmt::format("{} of {} scales {}", n, c.scales, what));
+    };
+    scale(c.zero_scales, "zero");
+    scale(c.negative_scales, "negative (the format's quantizer never writes one)");
+    scale(c.subnormal_scales, "subnormal");
+    scale(c.huge_scales, fmt::format("above {:g} in magnitude", kHugeScale).c_str());
+    if (c.first_bad_scale >= 0 &&
+        c.zero_scales + c.negative_scales + c.subnormal_scales + c.huge_scales > 0)
+        parts.push_back(fmt::format("first bad scale in block {}", c.first_bad_scale));
+    std::string s;
+    for (const std::string& p : parts) s += (s.empty() ? "" : "; ") + p;
+    return s;
+}
+
+json findings_json(const Findings& found) {
+    return {{"assumptions", found.assumptions}, {"warnings", found.warnings}};
+}
+
+// Scans every tensor; throws Error (exit 1) when any has a problem.
+void check_file(const GgufFile& f, bool as_json) {
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    const I2sLayout layout = i2s_layout_for(f, I2sLayout::Auto, nullptr);
+    json tensors = json::array();
+    size_t bad = 0, skipped = 0;
+    const size_t total = f.tensors().size();
+    for (size_t i = 0; i < total; ++i) {
+        const GgufTensorInfo& t = f.tensors()[i];
+        auto progress = [&](double frac) {
+            if (tty)
+                fmt::print(stderr, "\r\033[K[{}/{}] {} {:.0f}%", i + 1, total, t.name,
+                           100.0 * frac);
+        };
+        const TensorCheck c =
+            check_tensor(t.type, f.tensor_data(t), t.ne[0], t.n_elements(), layout, progress);
+        if (tty) fmt::print(stderr, "\r\033[K");
+        const std::string problems = c.checked ? check_text(c) : "";
+        bad += c.checked && !c.ok() ? 1 : 0;
+        skipped += c.checked ? 0 : 1;
+        if (as_json) {
+            tensors.push_back({{"name", t.name},
+                               {"type", type_name(t.type)},
+                               {"checked", c.checked},
+                               {"ok", c.checked && c.ok()},
+                               {"values", c.values},
+                               {"nan", c.nan},
+                               {"inf", c.inf},
+                               {"all_zero", c.all_zero},
+                               {"scales", c.scales},
+                               {"zero_scales", c.zero_scales},
+                               {"negative_scales", c.negative_scales},
+                               {"subnormal_scales", c.subnormal_scales},
+                               {"huge_scales", c.huge_scales},
+                               {"problems", problems},
+                               {"skipped", c.skipped}});
+        } else if (!c.checked) {
+            fmt::print("  {:<40} {:<7} not checked: {}\n", t.name, type_name(t.type), c.skipped);
+        } else if (!c.ok()) {
+            fmt::print("  {:<40} {:<7} {}\n", t.name, type_name(t.type), problems);
+        }
+    }
+    if (as_json) {
+        fmt::print(
+            "{}\n",
+            json{{"file", f.path()}, {"tensors", tensors}, {"bad", bad}, {"skipped", skipped}}
+                .dump());
+    } else {
+        fmt::print("checked {} of {} tensors: {} with problems{}\n", total - skipped, total, bad,
+                   skipped > 0 ? fmt::format(", {} not checked", skipped) : "");
+    }
+    if (bad > 0) {
+        throw Error(
+            fmt::format("{}: {} tensor{} with problems", f.path(), bad, bad == 1 ? "" : "s"));
+    }
+}
+
 }  // namespace
 
 void register_inspect(CLI::App& app) {
@@ -245,15 +369,28 @@ void register_inspect(CLI::App& app) {
     auto path = std::make_shared<std::string>();
     auto as_json = std::make_shared<bool>(false);
     auto full = std::make_shared<bool>(false);
+    auto check = std::make_shared<bool>(false);
     cmd->add_option("file", *path, "GGUF file")->required();
     cmd->add_flag("--json", *as_json, "Print one JSON object");
     cmd->add_flag("--full", *full, "With --json: include arrays of any length");
+    cmd->add_flag("--check", *check,
+                  "Decode every tensor and report NaN/Inf, all-zero tensors and zero, negative, "
+                  "subnormal or huge (> 1e4) scales; exit status 1 if any");
     cmd->callback([=] {
         const GgufFile f = GgufFile::open(*path);
+        if (*check) {
+            check_file(f, *as_json);
+            return;
+        }
+        const Findings found = findings(f);
         if (*as_json) {
-            print_json(f, *full);
+            print_json(f, *full, found);
         } else {
             print_text(f);
+            if (!found.assumptions.empty()) fmt::print("assumptions:\n");
+            for (const std::string& a : found.assumptions) fmt::print("  {}\n", a);
+            if (!found.warnings.empty()) fmt::print("warnings:\n");
+            for (const std::string& w : found.warnings) fmt::print("  {}\n", w);
         }
     });
 }

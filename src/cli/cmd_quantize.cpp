@@ -1,6 +1,8 @@
 // `bitnet quantize IN.gguf OUT.gguf --type T`: convert a model's weight matrices.
 #include <unistd.h>
 
+#include <map>
+
 #include <fmt/core.h>
 
 #include "bitnet/convert.h"
@@ -39,7 +41,7 @@ I2sLayout parse_i2s_layout(const std::string& name) {
 void register_quantize(CLI::App& app) {
     auto* cmd = app.add_subcommand("quantize", "Convert a model's weight matrices to another type");
     struct Args {
-        std::string in, out, type, embd, output, fallback, layout = "auto";
+        std::string in, out, type, embd, output, fallback, layout = "auto", read_layout = "auto";
         int threads = 1;
     };
     auto a = std::make_shared<Args>();
@@ -49,7 +51,11 @@ void register_quantize(CLI::App& app) {
     cmd->add_option("--embd-type", a->embd, "Type for token_embd.weight (default: unchanged)");
     cmd->add_option("--output-type", a->output, "Type for output.weight (default: unchanged)");
     cmd->add_option("--fallback", a->fallback, "Type for tensors whose rows do not fit --type");
-    cmd->add_option("--i2s-layout", a->layout, "I2_S packing: auto, x86 or arm")
+    cmd->add_option("--i2s-layout", a->layout,
+                    "I2_S packing to write: auto (the input's, else x86), x86 or arm")
+        ->capture_default_str();
+    cmd->add_option("--input-i2s-layout", a->read_layout,
+                    "I2_S packing of the input: auto (as its metadata says, else x86), x86 or arm")
         ->capture_default_str();
     cmd->add_option("-t,--threads", a->threads, "Threads")
         ->capture_default_str()
@@ -61,6 +67,7 @@ void register_quantize(CLI::App& app) {
         if (!a->output.empty()) o.output_type = parse_target(a->output, "--output-type");
         if (!a->fallback.empty()) o.fallback = parse_target(a->fallback, "--fallback");
         o.i2s_layout = parse_i2s_layout(a->layout);
+        o.i2s_read_layout = parse_i2s_layout(a->read_layout);
         o.threads = a->threads;
         const bool tty = ::isatty(STDERR_FILENO) != 0;
         auto progress = [tty](size_t done, size_t total, const std::string& name) {
@@ -79,8 +86,20 @@ void register_quantize(CLI::App& app) {
             return elements == 0 ? 0.0
                                  : 8.0 * static_cast<double>(b) / static_cast<double>(elements);
         };
-        fmt::print(stderr, "converted {} of {} tensors to {} in {:.2f} s ({} threads)\n",
-                   r.converted, r.tensors.size(), type_name(o.type), r.seconds, o.threads);
+        // Per resulting type: with --fallback, some or all may not be --type.
+        std::map<std::string, uint64_t> per_type;
+        for (const ConvertedTensor& t : r.tensors) {
+            if (!t.rewritten) continue;
+            std::string key(type_name(t.to));
+            if (o.fallback && t.to == *o.fallback && t.to != o.type) key += " (fallback)";
+            if (t.to == t.from) key += " (repacked)";
+            ++per_type[key];
+        }
+        std::string summary;
+        for (const auto& [name, n] : per_type)
+            summary += fmt::format("{}{} to {}", summary.empty() ? "" : ", ", n, name);
+        fmt::print(stderr, "converted {} of {} tensors{}{} in {:.2f} s ({} threads)\n", r.converted,
+                   r.tensors.size(), summary.empty() ? "" : ": ", summary, r.seconds, o.threads);
         fmt::print(stderr, "tensor data: {} -> {} ({:.4f} -> {:.4f} bits per weight)\n",
                    mib(before), mib(after), bpw(before), bpw(after));
         fmt::print(stderr, "file:        {} -> {}, wrote {}\n", mib(r.file_bytes_before),

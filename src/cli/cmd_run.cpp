@@ -23,6 +23,7 @@ struct ModelArgs {
     int64_t ctx = 0;
     std::string layout = "auto";
     std::string dump;
+    bool verbose = false;
 };
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
@@ -36,6 +37,27 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
         ->capture_default_str();
     cmd->add_option("--dump-tensors", a.dump,
                     "Write every named intermediate to this folder (.npy)");
+    cmd->add_flag("-v,--verbose", a.verbose,
+                  "Say what was assumed about the file, and when a BOS already in the text "
+                  "replaces the one the tokenizer adds");
+}
+
+// Tokenizes with BOS/EOS as the vocabulary asks; a BOS already at the start of the text is
+// not doubled (the tokenizer does that), and --verbose says so.
+std::vector<TokenId> encode_prompt(const Tokenizer& tok, const std::string& text,
+                                   bool parse_special, bool verbose) {
+    EncodeOptions eo;
+    eo.add_special = true;
+    eo.parse_special = parse_special;
+    std::vector<TokenId> ids = tok.encode(text, eo);
+    if (verbose && tok.add_bos() && parse_special) {
+        const std::vector<TokenId> raw = tok.encode(text, {false, true});
+        if (!raw.empty() && raw.front() == tok.special().bos) {
+            fmt::print(stderr, "note: the text begins with BOS ({}); not adding a second one\n",
+                       tok.token_text(tok.special().bos));
+        }
+    }
+    return ids;
 }
 
 Session open_session(const ModelArgs& a) {
@@ -51,7 +73,9 @@ Session open_session(const ModelArgs& a) {
     so.n_ctx = a.ctx;
     so.threads = a.threads;
     so.dump_dir = a.dump;
-    return Session(Model::load(a.model, mo), so);
+    auto model = Model::load(a.model, mo);
+    print_load_messages(*model, a.verbose);
+    return Session(std::move(model), so);
 }
 
 double tokens_per_second(size_t n, double ms) {
@@ -69,13 +93,15 @@ void register_run(CLI::App& app) {
         SamplingOptions sampling;
         std::optional<uint64_t> seed;
         std::vector<std::string> stop;
-        bool json = false, ignore_eos = false;
+        bool json = false, ignore_eos = false, no_escape = false;
     };
     auto a = std::make_shared<Args>();
     add_model_options(cmd, a->model);
-    auto* p =
-        cmd->add_option("-p,--prompt", a->prompt, "Prompt text (special tokens in it are parsed)");
-    auto* f = cmd->add_option("-f,--file", a->file, "Read the prompt from a file");
+    auto* p = cmd->add_option("-p,--prompt", a->prompt,
+                              "Prompt text (special tokens in it are parsed; escapes \\n \\r "
+                              "\\t \\' \\\" \\\\ \\xHH are processed unless --no-escape)");
+    auto* f = cmd->add_option("-f,--file", a->file,
+                              "Read the prompt from a file (taken verbatim: no escapes)");
     p->excludes(f);
     cmd->add_option("-n,--n-predict", a->n_predict,
                     "Tokens to generate (-1: until end of generation)")
@@ -93,7 +119,8 @@ void register_run(CLI::App& app) {
     cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty)->capture_default_str();
     cmd->add_option("--presence-penalty", a->sampling.presence_penalty)->capture_default_str();
     cmd->add_option("--seed", a->seed, "Random seed (default: random)");
-    cmd->add_option("--stop", a->stop, "Stop string (repeatable)");
+    cmd->add_option("--stop", a->stop, "Stop string (repeatable; escapes processed as in -p)");
+    cmd->add_flag("--no-escape", a->no_escape, "Take -p and --stop literally (no \\n etc.)");
     cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
     cmd->add_flag("--json", a->json, "Print one JSON object at the end instead of streaming");
     cmd->callback([a, p, f] {
@@ -102,11 +129,10 @@ void register_run(CLI::App& app) {
         validate(a->sampling);
         Session session = open_session(a->model);
         const Tokenizer& tok = session.model().tokenizer();
-        const std::string prompt = f->count() > 0 ? read_text_file(a->file) : a->prompt;
-        EncodeOptions eo;
-        eo.add_special = true;
-        eo.parse_special = true;
-        const std::vector<TokenId> ids = tok.encode(prompt, eo);
+        const std::string prompt = f->count() > 0 ? read_text_file(a->file)
+                                   : a->no_escape ? a->prompt
+                                                  : process_escapes(a->prompt);
+        const std::vector<TokenId> ids = encode_prompt(tok, prompt, true, a->model.verbose);
         if (static_cast<int64_t>(ids.size()) > session.n_ctx()) {
             throw Error("the prompt has " + std::to_string(ids.size()) +
                         " tokens but the context holds " + std::to_string(session.n_ctx()) +
@@ -116,6 +142,9 @@ void register_run(CLI::App& app) {
         go.n_predict = a->n_predict;
         go.sampling = a->sampling;
         go.stop = a->stop;
+        if (!a->no_escape) {
+            for (std::string& s : go.stop) s = process_escapes(s);
+        }
         go.stop_at_end_of_generation = !a->ignore_eos;
         const auto stream = [&](std::string_view text) {
             if (!a->json) {
@@ -169,9 +198,8 @@ void register_score(CLI::App& app) {
         if (t->count() == 0 && f->count() == 0) throw Error("give --text or --file");
         Session session = open_session(a->model);
         const std::string text = f->count() > 0 ? read_text_file(a->file) : a->text;
-        EncodeOptions eo;
-        eo.add_special = true;
-        const std::vector<TokenId> ids = session.model().tokenizer().encode(text, eo);
+        const std::vector<TokenId> ids =
+            encode_prompt(session.model().tokenizer(), text, false, a->model.verbose);
         if (ids.size() < 2)
             throw Error("the text has " + std::to_string(ids.size()) +
                         " token(s); scoring needs at least 2");

@@ -32,10 +32,11 @@ Tokenizer load(const Source& s) {
         throw Error("give exactly one of -m/--model or --tokenizer");
     Tokenizer t =
         s.model.empty() ? Tokenizer::from_json_file(s.json) : Tokenizer::from_gguf_file(s.model);
+    for (const std::string& w : t.warnings()) fmt::print(stderr, "warning: {}\n", w);
     if (s.verbose) {
         fmt::print(stderr, "tokenizer: {} tokens, pre-tokenizer '{}', add_bos {}, add_eos {}\n",
                    t.size(), t.pre_tokenizer(), t.add_bos(), t.add_eos());
-        for (const std::string& n : t.notes()) fmt::print(stderr, "note: {}\n", n);
+        for (const std::string& n : t.notes()) fmt::print(stderr, "assumption: {}\n", n);
     }
     return t;
 }

@@ -2,12 +2,25 @@
 // when selected; errors propagate as bitnet::Error to main(), which prints one line.
 #pragma once
 
+#include <string_view>
+
 #include <CLI/CLI.hpp>
+
+#include "bitnet/model.h"
 
 namespace bitnet::cli {
 
 // The whole file (prompts, texts to tokenize or score); throws Error naming the path.
 std::string read_text_file(const std::string& path);
+
+// Backslash escapes in command-line text, as llama.cpp processes them in -p: \n \r \t \'
+// \" \\ and \xHH (two hex digits); any other backslash stays as written. Prompt files (-f)
+// are taken verbatim.
+std::string process_escapes(std::string_view text);
+
+// Warnings about the file (always) and the assumptions taken loading it (with --verbose), on
+// stderr.
+void print_load_messages(const Model& model, bool verbose);
 
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);

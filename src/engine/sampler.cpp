@@ -72,6 +72,17 @@ std::vector<float> Sampler::penalized(std::span<const float> logits) const {
 
 std::vector<std::pair<TokenId, float>> Sampler::distribution(std::span<const float> logits) const {
     const std::vector<float> l = penalized(logits);
+    // Never choose from NaN: a NaN compares false with everything and would make the sort and
+    // the draw meaningless. -inf (a ban) is fine as long as something remains.
+    bool any_finite = false;
+    for (size_t i = 0; i < l.size(); ++i) {
+        if (std::isnan(l[i]) || l[i] == INFINITY) {
+            throw Error("sampling: the logit of token " + std::to_string(i) + " is " +
+                        (std::isnan(l[i]) ? "NaN" : "+inf") + "; refusing to sample");
+        }
+        any_finite = any_finite || l[i] != -INFINITY;
+    }
+    if (!any_finite) throw Error("sampling: every token's logit is -inf; nothing to sample");
     std::vector<TokenId> ids(l.size());
     std::iota(ids.begin(), ids.end(), 0);
     auto by_logit = [&](TokenId a, TokenId b) {

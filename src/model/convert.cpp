@@ -1,10 +1,12 @@
 #include "bitnet/convert.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
 #include "bitnet/error.h"
 #include "bitnet/gguf.h"
+#include "bitnet/model.h"
 
 namespace bitnet {
 
@@ -21,6 +23,23 @@ GgmlType wanted_type(const GgufTensorInfo& t, const ConvertOptions& o) {
     if (t.name == "output.weight") return o.output_type.value_or(t.type);
     if (t.n_dims == 2 && ends_with(t.name, ".weight")) return o.type;
     return t.type;
+}
+
+// The one I2_S layout a converted file is written in (its kI2sLayoutKey says which): the one
+// asked for, else the input's when it has I2_S tensors, else x86 where every tensor fits it.
+I2sLayout write_layout(const GgufFile& src, const std::vector<GgmlType>& targets,
+                       I2sLayout requested, I2sLayout read) {
+    if (requested != I2sLayout::Auto) return requested;
+    bool input_i2s = false, fit_x86 = true, fit_arm = true;
+    for (size_t i = 0; i < targets.size(); ++i) {
+        const GgufTensorInfo& t = src.tensors()[i];
+        input_i2s = input_i2s || t.type == GgmlType::I2_S;
+        if (targets[i] != GgmlType::I2_S) continue;
+        fit_x86 = fit_x86 && t.n_elements() % 128 == 0;
+        fit_arm = fit_arm && t.n_elements() % 64 == 0;
+    }
+    if (input_i2s && read != I2sLayout::Auto) return read;
+    return fit_x86 || !fit_arm ? I2sLayout::X86 : I2sLayout::Arm;
 }
 
 bool fits(GgmlType type, const GgufTensorInfo& t, I2sLayout layout) {
@@ -73,6 +92,7 @@ ConvertReport convert_model(
     const GgufFile src = GgufFile::open(in);
     const std::string arch = src.architecture();
     const uint32_t file_type = file_type_for(o.type);
+    const I2sLayout read_layout = i2s_layout_for(src, o.i2s_read_layout, nullptr);
 
     // Decide every tensor's type and check all of them before writing anything.
     std::vector<GgmlType> targets;
@@ -106,6 +126,21 @@ ConvertReport convert_model(
         }
         targets.push_back(to);
     }
+    // I2_S to I2_S in another layout is a conversion too (the codes move).
+    const I2sLayout out_layout = write_layout(src, targets, o.i2s_layout, read_layout);
+    std::vector<bool> change(targets.size());
+    for (size_t i = 0; i < targets.size(); ++i) {
+        const GgufTensorInfo& t = src.tensors()[i];
+        change[i] = targets[i] != t.type;
+        if (!change[i] && t.type == GgmlType::I2_S) {
+            try {
+                change[i] = resolve_i2s_layout(read_layout, t.n_elements()) !=
+                            resolve_i2s_layout(out_layout, t.n_elements());
+            } catch (const Error& e) {
+                problems.push_back(t.name + " (" + e.what() + ")");
+            }
+        }
+    }
     if (!problems.empty()) {
         std::string msg = in + ": cannot convert " + std::to_string(problems.size()) + " tensor" +
                           (problems.size() == 1 ? "" : "s") + ":";
@@ -116,25 +151,30 @@ ConvertReport convert_model(
     }
 
     GgufWriter w(src.alignment());
-    for (const auto& [key, value] : src.metadata().entries()) w.metadata().set(key, value);
+    for (const auto& [key, value] : src.metadata().entries()) {
+        if (key != kI2sLayoutKey) w.metadata().set(key, value);
+    }
     w.metadata().set<uint32_t>("general.file_type", file_type);
+    if (std::find(targets.begin(), targets.end(), GgmlType::I2_S) != targets.end())
+        w.metadata().set(kI2sLayoutKey, std::string(out_layout == I2sLayout::Arm ? "arm" : "x86"));
 
     ConvertReport report;
     report.file_bytes_before = src.file_size();
-    QuantOptions qo;
-    qo.threads = o.threads;
-    qo.i2s_layout = o.i2s_layout;
+    QuantOptions read_q, write_q;
+    read_q.threads = write_q.threads = o.threads;
+    read_q.i2s_layout = read_layout;
+    write_q.i2s_layout = out_layout;
     for (size_t i = 0; i < src.tensors().size(); ++i) {
         const GgufTensorInfo& t = src.tensors()[i];
         const GgmlType to = targets[i];
         const std::span<const int64_t> ne(t.ne.data(), t.n_dims);
         const uint64_t after = *tensor_bytes(to, t.ne[0], t.n_elements());
         report.tensors.push_back(
-            {t.name, t.type, to, static_cast<uint64_t>(t.n_elements()), t.bytes, after});
+            {t.name, t.type, to, static_cast<uint64_t>(t.n_elements()), t.bytes, after, change[i]});
         auto done = [&, i] {
             if (progress) progress(i + 1, src.tensors().size(), t.name);
         };
-        if (to == t.type) {
+        if (!change[i]) {
             const auto bytes = src.tensor_data(t);
             w.add_tensor(t.name, to, ne, [bytes, done](ByteSink& sink) {
                 sink.write(bytes.data(), bytes.size());
@@ -143,13 +183,13 @@ ConvertReport convert_model(
             continue;
         }
         ++report.converted;
-        w.add_tensor(t.name, to, ne, [&src, &t, to, after, qo, done](ByteSink& sink) {
+        w.add_tensor(t.name, to, ne, [&src, &t, to, after, read_q, write_q, done](ByteSink& sink) {
             const int64_t rows = t.n_elements() / std::max<int64_t>(1, t.ne[0]);
             std::vector<float> floats(static_cast<size_t>(t.n_elements()));
             try {
-                dequantize_tensor(t.type, src.tensor_data(t), rows, t.ne[0], floats.data(), qo);
+                dequantize_tensor(t.type, src.tensor_data(t), rows, t.ne[0], floats.data(), read_q);
                 std::vector<uint8_t> bytes(after);
-                quantize_tensor(to, floats.data(), rows, t.ne[0], bytes, qo);
+                quantize_tensor(to, floats.data(), rows, t.ne[0], bytes, write_q);
                 sink.write(bytes.data(), bytes.size());
             } catch (const Error& e) {
                 throw Error("tensor '" + t.name + "': " + e.what());

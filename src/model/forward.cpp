@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "bitnet/error.h"
 #include "core/fp16.h"
 #include "kernels/ops.h"
@@ -133,6 +135,17 @@ void Forward::attend(const T* K, const T* V) {
 }
 
 void Forward::dump(const std::string& name, int il, const std::vector<float>& data, int64_t width) {
+    if (check_finite) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t i = 0; i < width; ++i) {
+                const float v = data[static_cast<size_t>(t * width + i)];
+                if (!std::isfinite(v)) {
+                    throw NonFinite{(il >= 0 ? "blk." + std::to_string(il) + "." : "") + name,
+                                    pos0 + t, v};
+                }
+            }
+        }
+    }
     if (dump_dir.empty()) return;
     std::filesystem::create_directories(dump_dir);
     const std::string file = dump_dir + "/" +
@@ -155,6 +168,37 @@ void Forward::dump(const std::string& name, int il, const std::vector<float>& da
 
 void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
                   std::vector<float>& logits) {
+    pass(tokens, n, p0, all_logits, logits);
+    // NaN or +Inf logits are never handed on (a user's -inf bias is applied later, by the
+    // sampler). Finding the first bad intermediate costs one more pass with checks, taken only
+    // after the cheap scan of the logits failed.
+    const int64_t n_vocab = m.hp.n_vocab;
+    const int64_t rows = static_cast<int64_t>(logits.size()) / n_vocab;
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < n_vocab; ++i) {
+            const float v = logits[static_cast<size_t>(r * n_vocab + i)];
+            if (!std::isnan(v) && v != INFINITY) continue;
+            const int64_t pos = p0 + (n - rows) + r;
+            std::string where = "result_output";
+            std::vector<float> ignored;
+            check_finite = true;
+            try {
+                pass(tokens, n, p0, all_logits, ignored);
+            } catch (const NonFinite& e) {
+                where = fmt::format("{} (at position {}, {})", e.name, e.pos, e.value);
+            }
+            check_finite = false;
+            throw Error(fmt::format(
+                "the model's logits are not finite ({} for token {} at position {}); the first "
+                "non-finite intermediate is {}: the weights hold NaN/Inf or the activations "
+                "overflow (bitnet inspect --check FILE scans the weights)",
+                v, i, pos, where));
+        }
+    }
+}
+
+void Forward::pass(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
+                   std::vector<float>& logits) {
     const Hparams& h = m.hp;
     if (p0 + n > kv.n_ctx) {
         throw Error("context is full: " + std::to_string(p0 + n) +
@@ -179,6 +223,7 @@ void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
     tail.n_tokens = n - first;
     tail.pos0 = pos0 + first;
     tail.dump_dir = dump_dir;
+    tail.check_finite = check_finite;
     std::vector<float> rows(a.x.begin() + first * h.n_embd, a.x.end());
     tail.norm(rows, m.output_norm, tail.a.cur, h.n_embd);
     tail.dump("result_norm", -1, tail.a.cur, h.n_embd);

@@ -47,6 +47,13 @@ class Forward {
 
     // Directory for dumps of named intermediates ("" = off).
     std::string dump_dir;
+    // Check every named intermediate for NaN/Inf (the diagnostic pass after bad logits).
+    bool check_finite = false;
+    struct NonFinite {
+        std::string name;  // "blk.3.ffn_down"
+        int64_t pos;
+        float value;
+    };
 
     // Helpers the layer functions are written with; each works on all T rows.
     void norm(const std::vector<float>& in, const std::vector<float>& w, std::vector<float>& out,
@@ -59,6 +66,9 @@ class Forward {
     template <typename T>
     void attend(const T* K, const T* V);
     void add(std::vector<float>& x, const std::vector<float>& y);
+    // run() without the logits check.
+    void pass(const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
+              std::vector<float>& logits);
     void dump(const std::string& name, int il, const std::vector<float>& data, int64_t width);
 
     const ModelImpl& m;

@@ -2,6 +2,7 @@
 // type and shape, weights bound in place.
 #include <fmt/format.h>
 #include <cmath>
+#include <set>
 
 #include "bitnet/error.h"
 #include "model/model_impl.h"
@@ -24,12 +25,16 @@ std::string shape_text(const GgufTensorInfo& t) {
 
 class Binder {
   public:
-    Binder(const GgufFile& f, const ModelOptions& o) : f_(f), o_(o) {}
+    explicit Binder(const GgufFile& f) : f_(f) {}
 
-    const GgufTensorInfo* find(const std::string& name) const { return f_.find_tensor(name); }
+    // Looks a tensor up and marks it as used by the architecture.
+    const GgufTensorInfo* find(const std::string& name) {
+        const GgufTensorInfo* t = f_.find_tensor(name);
+        if (t != nullptr) used_.insert(name);
+        return t;
+    }
 
-    const GgufTensorInfo& require(const std::string& name,
-                                  std::initializer_list<int64_t> shape) const {
+    const GgufTensorInfo& require(const std::string& name, std::initializer_list<int64_t> shape) {
         const GgufTensorInfo* t = find(name);
         if (t == nullptr) {
             throw Error(f_.path() + ": tensor '" + name + "' is missing (expected shape " +
@@ -49,7 +54,9 @@ class Binder {
         return *t;
     }
 
-    std::vector<float> vector(const std::string& name, int64_t n) const {
+    // A small float tensor (norm weights, scales), checked for NaN and infinities: a broken
+    // conversion shows up here, at load, instead of as garbage text.
+    std::vector<float> vector(const std::string& name, int64_t n) {
         const GgufTensorInfo& t = require(name, {n});
         if (!can_dequantize(t.type)) {
             throw NotSupported(f_.path() + ": tensor '" + name + "' of type " +
@@ -57,10 +64,17 @@ class Binder {
         }
         std::vector<float> v(static_cast<size_t>(n));
         dequantize_tensor(t.type, f_.tensor_data(t), 1, n, v.data());
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (!std::isfinite(v[i])) {
+                throw Error(f_.path() + ": tensor '" + name + "' has a non-finite value (" +
+                            fmt::format("{}", v[i]) + ") at index " + std::to_string(i) +
+                            " (a broken conversion?)");
+            }
+        }
         return v;
     }
 
-    WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) const {
+    WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) {
         const GgufTensorInfo& t = require(name, {cols, rows});
         WeightMatrix w;
         w.type = t.type;
@@ -74,7 +88,7 @@ class Binder {
                                std::string(type_name(t.type)) + " in a matrix multiplication");
         }
         if (t.type == GgmlType::I2_S) {
-            w.i2s_layout = resolve_i2s_layout(o_.i2s_layout, t.n_elements());
+            w.i2s_layout = resolve_i2s_layout(i2s_layout_, t.n_elements());
             const int64_t block = w.i2s_layout == I2sLayout::Arm ? 64 : 128;
             if (cols % block != 0) {
                 throw NotSupported(f_.path() + ": I2_S tensor '" + name + "' with rows of " +
@@ -83,8 +97,11 @@ class Binder {
             }
             w.row_bytes = static_cast<size_t>(cols / 4);
             w.scale = i2s_scale(f_.tensor_data(t), t.n_elements());
-            if (!std::isfinite(w.scale))
-                throw Error(f_.path() + ": I2_S tensor '" + name + "' has a non-finite scale");
+            if (!std::isfinite(w.scale)) {
+                throw Error(f_.path() + ": I2_S tensor '" + name + "' has a non-finite scale (" +
+                            fmt::format("{}", w.scale) + ") at index " +
+                            std::to_string(t.n_elements() / 4) + " (its byte offset)");
+            }
         } else {
             const TypeInfo& ti = type_info(t.type);
             w.row_bytes = static_cast<size_t>(cols / ti.block_size) * ti.block_bytes;
@@ -99,9 +116,22 @@ class Binder {
         return w;
     }
 
+    // Tensors in the file that nothing bound, in file order.
+    std::vector<std::string> unused() const {
+        std::vector<std::string> out;
+        for (const GgufTensorInfo& t : f_.tensors()) {
+            if (used_.count(t.name) == 0) out.push_back(t.name);
+        }
+        return out;
+    }
+
+    I2sLayout i2s_layout() const { return i2s_layout_; }
+    void set_i2s_layout(I2sLayout l) { i2s_layout_ = l; }
+
   private:
     const GgufFile& f_;
-    const ModelOptions& o_;
+    std::set<std::string> used_;
+    I2sLayout i2s_layout_ = I2sLayout::Auto;
 };
 
 Architecture architecture_of(const std::string& name, const std::string& path) {
@@ -161,7 +191,75 @@ Hparams read_hparams(const GgufFile& f) {
     return h;
 }
 
+// Tensors llama.cpp knows that this engine does not implement: refusing them is honest,
+// ignoring them would compute another function.
+const char* unsupported_tensor_kind(const std::string& name) {
+    auto ends = [&](const char* suffix) {
+        const size_t n = std::char_traits<char>::length(suffix);
+        return name.size() >= n && name.compare(name.size() - n, n, suffix) == 0;
+    };
+    if (name == "rope_freqs.weight") return "RoPE frequency factors";
+    if (name.rfind("rope_factors_", 0) == 0) return "long-context RoPE factors";
+    if (ends(".bias")) return "bias vectors";
+    if (name.rfind("position_embd", 0) == 0) return "learned position embeddings";
+    if (name.rfind("token_types", 0) == 0) return "token type embeddings";
+    if (ends("attn_q_norm.weight") || ends("attn_k_norm.weight")) return "Q/K norms";
+    return nullptr;
+}
+
+// Every tensor must be bound by the architecture: a leftover means a file the engine would
+// misread (e.g. block_count 1 in a file holding two blocks).
+void check_leftovers(const std::vector<std::string>& left, const Hparams& h,
+                     const std::string& path) {
+    if (left.empty()) return;
+    for (const std::string& name : left) {
+        if (const char* kind = unsupported_tensor_kind(name))
+            throw NotSupported(fmt::format("{}: tensor '{}' ({})", path, name, kind));
+    }
+    int64_t max_block = -1;
+    for (const std::string& name : left) {
+        if (name.rfind("blk.", 0) != 0) continue;
+        try {
+            max_block = std::max<int64_t>(max_block, std::stoll(name.substr(4)));
+        } catch (const std::exception&) {
+        }
+    }
+    std::string list;
+    for (size_t i = 0; i < left.size() && i < 8; ++i) list += (i > 0 ? ", " : "") + left[i];
+    if (left.size() > 8) list += fmt::format(", ... ({} more)", left.size() - 8);
+    std::string cause;
+    if (max_block >= h.n_layer) {
+        cause = fmt::format("{}.block_count is {} but the file has tensors for blocks up to {}",
+                            h.arch_name, h.n_layer, max_block);
+    } else {
+        cause = "the file may hold another architecture than '" + h.arch_name +
+                "' (general.architecture), or was converted incompletely";
+    }
+    throw Error(fmt::format("{}: {} tensor{} not used by the {} architecture: {}; {}", path,
+                            left.size(), left.size() == 1 ? " is" : "s are", h.arch_name, list,
+                            cause));
+}
+
 }  // namespace
+
+I2sLayout i2s_layout_for(const GgufFile& f, I2sLayout requested, std::string* assumption) {
+    if (requested != I2sLayout::Auto) return requested;
+    const GgufValue* v = f.metadata().find(kI2sLayoutKey);
+    if (v == nullptr) {
+        bool any = false;
+        for (const GgufTensorInfo& t : f.tensors()) any = any || t.type == GgmlType::I2_S;
+        if (any && assumption != nullptr) {
+            *assumption =
+                "I2_S layout not recorded in the file: assuming x86 (128-value blocks, as "
+                "Microsoft's released files); --i2s-layout arm for files from ARM builds";
+        }
+        return I2sLayout::Auto;
+    }
+    const std::string* text = std::get_if<std::string>(&v->data);
+    if (text != nullptr && *text == "x86") return I2sLayout::X86;
+    if (text != nullptr && *text == "arm") return I2sLayout::Arm;
+    throw Error(f.path() + ": " + kI2sLayoutKey + " must be the string \"x86\" or \"arm\"");
+}
 
 void ModelImpl::embed(int32_t token, float* out) const {
     const WeightMatrix& e = token_embd;
@@ -193,8 +291,13 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     if (!f.metadata().contains("tokenizer.ggml.model"))
         throw Error(path + ": the file has no tokenizer (tokenizer.ggml.model)");
     m->tokenizer.emplace(Tokenizer::from_gguf(f.metadata()));
+    m->warnings = m->tokenizer->warnings();
+    m->assumptions = m->tokenizer->notes();
 
-    Binder b(f, options);
+    Binder b(f);
+    std::string layout_note;
+    b.set_i2s_layout(i2s_layout_for(f, options.i2s_layout, &layout_note));
+    if (!layout_note.empty()) m->assumptions.push_back(layout_note);
     const GgufTensorInfo* embd = b.find("token_embd.weight");
     if (embd == nullptr) throw Error(path + ": tensor 'token_embd.weight' is missing");
     h.n_vocab = embd->n_dims == 2 ? embd->ne[1] : 0;
@@ -231,7 +334,15 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
         lw.ffn_down = b.matrix(p + "ffn_down.weight", ff, e);
         m->layers.push_back(std::move(lw));
     }
+    check_leftovers(b.unused(), h, path);
     return std::shared_ptr<Model>(new Model(std::move(m)));
+}
+
+const std::vector<std::string>& Model::assumptions() const {
+    return impl_->assumptions;
+}
+const std::vector<std::string>& Model::warnings() const {
+    return impl_->warnings;
 }
 
 const Hparams& Model::hparams() const {

@@ -26,6 +26,7 @@ class ModelImpl {
     WeightMatrix output;  // the lm head (token_embd when tied)
     std::vector<float> output_norm;
     std::vector<LayerWeights> layers;
+    std::vector<std::string> assumptions, warnings;  // see Model::assumptions()
 
     // The embedding of one token as floats.
     void embed(int32_t token, float* out) const;

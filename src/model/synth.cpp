@@ -1,5 +1,7 @@
 #include "bitnet/synth.h"
 
+#include "bitnet/model.h"
+
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -126,6 +128,8 @@ void set_metadata(GgufMetadata& m, const SynthOptions& o, int64_t n_vocab, const
     m.set("general.description", std::string("synthetic model with RANDOM weights written by "
                                              "bitnet synth; its output is meaningless"));
     m.set<uint32_t>("general.file_type", file_type_for(o.weight_type));
+    if (o.weight_type == GgmlType::I2_S || o.embd_type == GgmlType::I2_S)
+        m.set(kI2sLayoutKey, std::string("x86"));
     m.set<uint32_t>(a + ".context_length", static_cast<uint32_t>(o.n_ctx));
     m.set<uint32_t>(a + ".embedding_length", static_cast<uint32_t>(o.n_embd));
     m.set<uint32_t>(a + ".block_count", static_cast<uint32_t>(o.n_layer));

@@ -351,6 +351,11 @@ std::vector<TokenId> TokenizerImpl::encode(std::string_view text_view,
             break;
         }
     }
+    // A text that already begins with BOS (pasted from a model card) gets no second one.
+    if (o.add_special && out.size() >= 2 && special.bos != kNoToken && out[0] == special.bos &&
+        out[1] == special.bos) {
+        out.erase(out.begin());
+    }
     return out;
 }
 

@@ -27,6 +27,7 @@ std::string lower_ascii(std::string s) {
 
 void TokenizerImpl::detect_special_tokens() {
     SpecialTokens& s = special;
+    const SpecialTokens keyed = special;  // what the metadata named
     auto mark = [&](TokenId& slot, const std::pair<const std::string, TokenId>& t,
                     std::initializer_list<const char*> texts) {
         if (slot != kNoToken || !one_of(t.first, texts)) return;
@@ -129,6 +130,17 @@ void TokenizerImpl::detect_special_tokens() {
         tokens[static_cast<size_t>(s_id)].attr = token_attr::kNormal;
     }
     eog.assign(eog_set.begin(), eog_set.end());
+    // Say which end-of-generation tokens no key named (found by their text, as llama.cpp does).
+    std::string by_text;
+    for (TokenId id : eog) {
+        if (id == keyed.eos || id == keyed.eot || id == keyed.eom || id == keyed.fim_pad ||
+            id == keyed.fim_rep || id == keyed.fim_sep)
+            continue;
+        by_text += (by_text.empty() ? "" : ", ") + tokens[static_cast<size_t>(id)].text + " (" +
+                   std::to_string(id) + ")";
+    }
+    if (!by_text.empty())
+        notes.push_back("end-of-generation tokens recognised by their text: " + by_text);
 }
 
 void TokenizerImpl::finish(const std::string& model_name) {

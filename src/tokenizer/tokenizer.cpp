@@ -57,6 +57,9 @@ const std::string& Tokenizer::pre_tokenizer() const {
 const std::vector<std::string>& Tokenizer::notes() const {
     return impl_->notes;
 }
+const std::vector<std::string>& Tokenizer::warnings() const {
+    return impl_->warnings;
+}
 
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool render_special)
     : tokenizer_(tokenizer), render_special_(render_special) {}

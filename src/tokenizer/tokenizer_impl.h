@@ -55,7 +55,8 @@ class TokenizerImpl {
     bool gemma4_newlines = false;
     PreTokenizerDef pre;
     std::unique_ptr<RegexSplitter> splitter;
-    std::vector<std::string> notes;
+    std::vector<std::string> notes;     // assumptions taken while loading
+    std::vector<std::string> warnings;  // problems with the file that were worked around
 
     TokenId find(const std::string& text) const {
         auto it = token_to_id.find(text);

@@ -272,11 +272,20 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
     }
 
     const auto n = static_cast<uint64_t>(tokens.size());
+    // An id outside the vocabulary is ignored with a warning: the slot stays empty rather than
+    // taking a default (llama.cpp substitutes 11 for gpt2 vocabularies, an ordinary token).
     auto read_id = [&](const char* key, TokenId& id) {
         if (id >= 0 && static_cast<uint64_t>(id) >= n) id = kNoToken;
         if (!m.contains(key)) return;
         const uint64_t v = m.get_uint(key);
-        if (v < n) id = static_cast<TokenId>(v);
+        if (v < n) {
+            id = static_cast<TokenId>(v);
+            return;
+        }
+        id = kNoToken;
+        t->warnings.push_back(std::string(key) + " = " + std::to_string(v) +
+                              " is outside the vocabulary (" + std::to_string(n) +
+                              " tokens): ignored");
     };
     read_id("tokenizer.ggml.bos_token_id", s.bos);
     read_id("tokenizer.ggml.eos_token_id", s.eos);

@@ -18,6 +18,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libpcre2-dev libicu-dev
   python3 python3-numpy
+  python3-jinja2                        # the chat-template oracle (Hugging Face renders with jinja2)
 )
 # Node.js/npm fetch the reference; keep an existing install (e.g. NodeSource's) untouched.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

@@ -5,6 +5,7 @@
 // asking for a level the CPU lacks is an error, never a silent fallback.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -38,5 +39,10 @@ Isa active_isa();
 
 std::string_view isa_name(Isa isa);
 Isa parse_isa(std::string_view name);  // throws Error naming the accepted values
+
+// The machine's streaming-read bandwidth in GB/s (1e9 bytes/s): `threads` threads each read
+// their share of a `bytes` buffer; the best of `repetitions` runs. The ceiling for decode,
+// which reads every weight once per token.
+double measure_read_bandwidth(int threads, size_t bytes = size_t{1} << 30, int repetitions = 5);
 
 }  // namespace bitnet

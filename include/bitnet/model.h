@@ -65,6 +65,11 @@ class Model {
     const GgufFile& file() const;
     // Human-readable one-line description ("bitnet-b1.58, 30 layers, ...").
     std::string describe() const;
+    // Bytes of weights one decode step reads: every projection, the output head and one
+    // embedding row (the KV cache comes on top).
+    uint64_t weight_bytes_per_token() const;
+    // The kernels the matrix multiplications use ("TQ2_0 avx2, head F16 avx2").
+    std::string kernel_summary() const;
     // Guesses taken while loading, one sentence each (the I2_S layout assumed, a pre-tokenizer
     // recognised without tokenizer.ggml.pre, end-of-turn tokens found by their text): shown
     // with --verbose and by `bitnet inspect`, so that they land in bug reports.

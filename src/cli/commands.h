@@ -29,5 +29,6 @@ void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_run(CLI::App& app);
 void register_score(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace bitnet::cli

@@ -29,6 +29,7 @@ int run(int argc, char** argv) {
     bitnet::cli::register_detokenize(app);
     bitnet::cli::register_run(app);
     bitnet::cli::register_score(app);
+    bitnet::cli::register_bench(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -12,6 +12,11 @@ VecDotFn vec_dot_for(GgmlType weight, I2sLayout layout) {
     return vec_dot_scalar(weight, layout);
 }
 
+std::string kernel_name(GgmlType weight, I2sLayout layout) {
+    if (active_isa() >= Isa::Avx2 && vec_dot_avx2(weight, layout) != nullptr) return "avx2";
+    return "scalar";
+}
+
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch) {
     const ActFormat f = act_format_for(w.type);

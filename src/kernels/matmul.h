@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bitnet/quant.h"
@@ -35,5 +36,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 
 // The row dot product in use for a weight (the best for the active ISA).
 VecDotFn vec_dot_for(GgmlType weight, I2sLayout layout);
+
+// Which implementation matmul() uses for a weight ("avx2", "scalar", ...), for reports.
+std::string kernel_name(GgmlType weight, I2sLayout layout);
 
 }  // namespace bitnet

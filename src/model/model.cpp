@@ -338,6 +338,26 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     return std::shared_ptr<Model>(new Model(std::move(m)));
 }
 
+uint64_t Model::weight_bytes_per_token() const {
+    const ModelImpl& m = *impl_;
+    auto bytes = [](const WeightMatrix& w) { return static_cast<uint64_t>(w.rows) * w.row_bytes; };
+    uint64_t total = bytes(m.output) + m.token_embd.row_bytes;
+    for (const LayerWeights& l : m.layers) {
+        for (const WeightMatrix* w :
+             {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+            total += bytes(*w);
+    }
+    return total;
+}
+
+std::string Model::kernel_summary() const {
+    const ModelImpl& m = *impl_;
+    if (m.layers.empty()) return "";
+    const WeightMatrix& w = m.layers[0].wq;
+    return fmt::format("{} {}, head {} {}", type_name(w.type), kernel_name(w.type, w.i2s_layout),
+                       type_name(m.output.type), kernel_name(m.output.type, m.output.i2s_layout));
+}
+
 const std::vector<std::string>& Model::assumptions() const {
     return impl_->assumptions;
 }

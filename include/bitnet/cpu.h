@@ -1,7 +1,7 @@
 // CPU feature detection and the instruction-set level kernels dispatch on.
 //
 // The level is chosen once, from cpuid, at the first call to active_isa(). The environment
-// variable BITNET_ISA=scalar|avx2|avx512 forces a lower level (for tests and comparisons);
+// variable BITNET_ISA=scalar|avx2|avx512|avx512vnni forces a lower level (for tests and comparisons);
 // asking for a level the CPU lacks is an error, never a silent fallback.
 #pragma once
 
@@ -11,7 +11,8 @@
 
 namespace bitnet {
 
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// Levels in order; each includes the ones below it. Avx512Vnni adds vpdpbusd (AVX512_VNNI).
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Vnni = 3 };
 
 struct CpuFeatures {
     bool sse42 = false;

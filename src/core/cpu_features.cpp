@@ -93,7 +93,8 @@ const CpuFeatures& cpu_features() {
 
 Isa best_isa() {
     const CpuFeatures& f = cpu_features();
-    if (f.avx512f && f.avx512bw && f.avx512vl && f.fma && f.f16c) return Isa::Avx512;
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.fma && f.f16c)
+        return f.avx512vnni ? Isa::Avx512Vnni : Isa::Avx512;
     if (f.avx2 && f.fma && f.f16c) return Isa::Avx2;
     return Isa::Scalar;
 }
@@ -111,6 +112,8 @@ std::string_view isa_name(Isa isa) {
             return "avx2";
         case Isa::Avx512:
             return "avx512";
+        case Isa::Avx512Vnni:
+            return "avx512vnni";
     }
     return "?";
 }
@@ -119,8 +122,9 @@ Isa parse_isa(std::string_view name) {
     if (name == "scalar") return Isa::Scalar;
     if (name == "avx2") return Isa::Avx2;
     if (name == "avx512") return Isa::Avx512;
+    if (name == "avx512vnni") return Isa::Avx512Vnni;
     throw Error("unknown instruction set '" + std::string(name) +
-                "' (expected scalar, avx2 or avx512)");
+                "' (expected scalar, avx2, avx512 or avx512vnni)");
 }
 
 }  // namespace bitnet

@@ -1,18 +1,34 @@
 #include "kernels/matmul.h"
 
 #include "bitnet/cpu.h"
+#include "kernels/gemm.h"
 #include "kernels/vec_dot_avx2.h"
+#include "kernels/vec_dot_avx512.h"
+#include "quant/blocks.h"
 
 namespace bitnet {
 
 VecDotFn vec_dot_for(GgmlType weight, I2sLayout layout) {
+    if (active_isa() >= Isa::Avx512) {
+        if (VecDotFn f = vec_dot_avx512(weight)) return f;
+    }
     if (active_isa() >= Isa::Avx2) {
         if (VecDotFn f = vec_dot_avx2(weight, layout)) return f;
     }
     return vec_dot_scalar(weight, layout);
 }
 
+GemmFn gemm_for(GgmlType weight, I2sLayout layout) {
+    if (active_isa() >= Isa::Avx512Vnni) {
+        if (weight == GgmlType::TQ2_0) return gemm_tq2_0_avx512vnni;
+        if (weight == GgmlType::I2_S && layout != I2sLayout::Arm) return gemm_i2s_x86_avx512vnni;
+    }
+    return nullptr;
+}
+
 std::string kernel_name(GgmlType weight, I2sLayout layout) {
+    if (gemm_for(weight, layout) != nullptr) return "avx512vnni gemm";
+    if (active_isa() >= Isa::Avx512 && vec_dot_avx512(weight) != nullptr) return "avx512";
     if (active_isa() >= Isa::Avx2 && vec_dot_avx2(weight, layout) != nullptr) return "avx2";
     return "scalar";
 }
@@ -28,9 +44,33 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
             quantize_activation_row(f, x + t * w.cols, act + static_cast<size_t>(t) * arow, w.cols);
     });
     const VecDotFn dot = vec_dot_for(w.type, w.i2s_layout);
+    const GemmFn gemm = gemm_for(w.type, w.i2s_layout);
+    GemmArgs g;
+    if (gemm != nullptr) {
+        g = {w.data, w.row_bytes, w.cols, w.scale, act, arow, n_tokens, y, w.rows};
+        if (f == ActFormat::Q8_K) {
+            // Per token and block: the activation sum (for the unsigned-code offset) and scale.
+            const int64_t nb = w.cols / 256;
+            scratch.qsum.resize(static_cast<size_t>(n_tokens * nb));
+            scratch.d.resize(static_cast<size_t>(n_tokens * nb));
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                const auto* blocks =
+                    reinterpret_cast<const BlockQ8K*>(act + static_cast<size_t>(t) * arow);
+                for (int64_t b = 0; b < nb; ++b) {
+                    int32_t s = 0;
+                    for (int16_t v : blocks[b].bsums) s += v;
+                    scratch.qsum[static_cast<size_t>(t * nb + b)] = s;
+                    scratch.d[static_cast<size_t>(t * nb + b)] = blocks[b].d;
+                }
+            }
+            g.block_qsum = scratch.qsum.data();
+            g.block_d = scratch.d.data();
+        }
+    }
     // Rows in chunks of 16 keep a weight row hot while it meets every token.
     pool.parallel_for(w.rows, 16, [&](int, int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
+        const int64_t done = gemm != nullptr ? gemm(g, r0, r1) : r0;
+        for (int64_t r = done; r < r1; ++r) {
             const uint8_t* wr = w.data + static_cast<size_t>(r) * w.row_bytes;
             for (int64_t t = 0; t < n_tokens; ++t) {
                 y[t * w.rows + r] = w.scale * dot(w.cols, wr, act + static_cast<size_t>(t) * arow);

@@ -28,6 +28,8 @@ struct WeightMatrix {
 // Scratch memory reused across calls (activation buffers grow as needed).
 struct MatmulScratch {
     std::vector<uint8_t> act;
+    std::vector<int32_t> qsum;  // per token and block (Q8_K activations, tiled kernels)
+    std::vector<float> d;
 };
 
 // x: n_tokens rows of cols floats; y: n_tokens rows of `rows` floats.

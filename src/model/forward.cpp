@@ -4,11 +4,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "bitnet/error.h"
 #include "core/fp16.h"
+#include "kernels/attention.h"
 #include "kernels/ops.h"
 
 namespace bitnet {
@@ -26,17 +28,6 @@ void KvCache::init(int64_t n_layer, int64_t ctx, int64_t kv_width, bool use_f32)
         v16.assign(layers, std::vector<uint16_t>(n));
     }
 }
-
-namespace {
-
-inline float load(const uint16_t* p, int64_t i) {
-    return fp16_to_fp32(p[i]);
-}
-inline float load(const float* p, int64_t i) {
-    return p[i];
-}
-
-}  // namespace
 
 Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads)
     : m(model), kv(cache), pool(threads) {}
@@ -110,6 +101,21 @@ void Forward::attend(const T* K, const T* V) {
     a.scores.resize(static_cast<size_t>(pool.size() * kv.n_ctx));
     const float scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));
     const int64_t group = h.n_head / h.n_head_kv;
+    const AttentionKernels& ak = attention_kernels();
+    const auto dot = [&] {
+        if constexpr (std::is_same_v<T, uint16_t>) {
+            return ak.dot_f16;
+        } else {
+            return ak.dot_f32;
+        }
+    }();
+    const auto axpy = [&] {
+        if constexpr (std::is_same_v<T, uint16_t>) {
+            return ak.axpy_f16;
+        } else {
+            return ak.axpy_f32;
+        }
+    }();
     pool.parallel_for(n_tokens * h.n_head, 1, [&](int thread, int64_t begin, int64_t end) {
         float* s = a.scores.data() + static_cast<size_t>(thread) * static_cast<size_t>(kv.n_ctx);
         for (int64_t job = begin; job < end; ++job) {
@@ -119,16 +125,13 @@ void Forward::attend(const T* K, const T* V) {
             const float* q = a.q.data() + t * h.n_embd + head * h.head_dim;
             for (int64_t p = 0; p < n_keys; ++p) {
                 const T* k = K + p * kv.width + kvh * h.head_dim;
-                float dot = 0.0f;
-                for (int64_t d = 0; d < h.head_dim; ++d) dot += q[d] * load(k, d);
-                s[p] = dot * scale;
+                s[p] = dot(q, k, h.head_dim) * scale;
             }
             softmax(s, n_keys);
             float* out = a.attn.data() + t * h.n_embd + head * h.head_dim;
             for (int64_t p = 0; p < n_keys; ++p) {
                 const T* v = V + p * kv.width + kvh * h.head_dim;
-                const float w = s[p];
-                for (int64_t d = 0; d < h.head_dim; ++d) out[d] += w * load(v, d);
+                axpy(s[p], v, out, h.head_dim);
             }
         }
     });

@@ -6,9 +6,13 @@
 #include <random>
 
 #include "bitnet/cpu.h"
+#include "core/fp16.h"
+#include "kernels/attention.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/vec_dot_avx2.h"
+#include "kernels/vec_dot_avx512.h"
 
 namespace bitnet {
 namespace {
@@ -51,6 +55,108 @@ TEST(Kernels, Avx2DotsMatchScalar) {
             }
         }
     }
+}
+
+// Float kernels (AVX-512 row dots for F16/BF16/F32 weights, the AVX2 attention loops) stay
+// within 1e-5 relative of the scalar reference; the largest deviation is printed.
+TEST(Kernels, FloatKernelsStayWithinRounding) {
+    if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
+    double worst = 0;
+    auto check = [&](float got, float ref, double magnitude) {
+        const double rel = std::fabs(static_cast<double>(got) - ref) / magnitude;
+        worst = std::max(worst, rel);
+        EXPECT_LE(rel, 1e-5) << got << " vs " << ref;
+    };
+    for (int64_t n : {64, 100, 2560, 6912}) {
+        const auto w = randn(static_cast<size_t>(n), static_cast<uint32_t>(n));
+        const auto x = randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 7), 2.0f);
+        double mag = 0;
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
+        if (best_isa() >= Isa::Avx512) {
+            for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
+                std::vector<uint8_t> wq(*tensor_bytes(type, n, n));
+                quantize_tensor(type, w.data(), 1, n, wq);
+                check(vec_dot_avx512(type)(n, wq.data(), x.data()),
+                      vec_dot_scalar(type, I2sLayout::X86)(n, wq.data(), x.data()), mag);
+            }
+        }
+        std::vector<uint16_t> h(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i)
+            h[static_cast<size_t>(i)] = fp32_to_fp16(w[static_cast<size_t>(i)]);
+        const AttentionKernels& ref = attention_scalar();
+        const AttentionKernels& simd = *attention_avx2();
+        check(simd.dot_f16(x.data(), h.data(), n), ref.dot_f16(x.data(), h.data(), n), mag);
+        check(simd.dot_f32(x.data(), w.data(), n), ref.dot_f32(x.data(), w.data(), n), mag);
+        std::vector<float> o1(x), o2(x);
+        ref.axpy_f16(0.37f, h.data(), o1.data(), n);
+        simd.axpy_f16(0.37f, h.data(), o2.data(), n);
+        for (int64_t i = 0; i < n; ++i)
+            check(o2[static_cast<size_t>(i)], o1[static_cast<size_t>(i)],
+                  1.0 + std::fabs(o1[static_cast<size_t>(i)]));
+    }
+    if (best_isa() < Isa::Avx512)
+        std::printf("[ kernels ] AVX-512 float dots skipped: no AVX-512\n");
+    std::printf("[ kernels ] float kernels: largest relative deviation %.3g\n", worst);
+}
+
+// The tiled kernels against the scalar row dot product, element for element, for row counts
+// that leave remainders and token counts that mix 4x4 and 16x1 tiles.
+TEST(Kernels, TiledGemmMatchesScalarDots) {
+    if (best_isa() < Isa::Avx512Vnni) GTEST_SKIP() << "this CPU has no AVX512_VNNI";
+    struct Case {
+        GgmlType type;
+        GemmFn fn;
+    };
+    int checked = 0;
+    for (const Case& c : {Case{GgmlType::TQ2_0, gemm_tq2_0_avx512vnni},
+                          Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}}) {
+        SCOPED_TRACE(std::string(type_name(c.type)));
+        for (const auto& [rows, cols] :
+             {std::pair<int64_t, int64_t>{48, 256}, {37, 2560}, {16, 6912}, {64, 384}}) {
+            if (c.type == GgmlType::TQ2_0 && cols % 256 != 0) continue;
+            const auto w = randn(static_cast<size_t>(rows * cols), static_cast<uint32_t>(rows));
+            std::vector<uint8_t> wq(*tensor_bytes(c.type, cols, rows * cols));
+            QuantOptions qo;
+            qo.i2s_layout = I2sLayout::X86;
+            quantize_tensor(c.type, w.data(), rows, cols, wq, qo);
+            const size_t row_bytes = c.type == GgmlType::I2_S
+                                         ? static_cast<size_t>(cols / 4)
+                                         : static_cast<size_t>(cols / 256) * 66;
+            for (int64_t n_tokens : {1, 3, 4, 7, 16}) {
+                const auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
+                const ActFormat f = act_format_for(c.type);
+                const size_t arow = act_row_bytes(f, cols);
+                std::vector<uint8_t> act(arow * static_cast<size_t>(n_tokens));
+                for (int64_t t = 0; t < n_tokens; ++t)
+                    quantize_activation_row(f, x.data() + t * cols, act.data() + t * arow, cols);
+                WeightMatrix wm;
+                wm.type = c.type;
+                wm.data = wq.data();
+                wm.rows = rows;
+                wm.cols = cols;
+                wm.row_bytes = row_bytes;
+                wm.scale = 0.75f;
+                // Through matmul (which picks the tiled kernel) and by hand with the scalar dot.
+                ThreadPool pool(2);
+                MatmulScratch scratch;
+                std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+                matmul(wm, x.data(), n_tokens, y.data(), pool, scratch);
+                const VecDotFn dot = vec_dot_scalar(c.type, I2sLayout::X86);
+                for (int64_t t = 0; t < n_tokens; ++t) {
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float ref =
+                            wm.scale * dot(cols, wq.data() + static_cast<size_t>(r) * row_bytes,
+                                           act.data() + static_cast<size_t>(t) * arow);
+                        ASSERT_EQ(y[static_cast<size_t>(t * rows + r)], ref)
+                            << "row " << r << " token " << t << " of " << n_tokens;
+                        ++checked;
+                    }
+                }
+            }
+        }
+        EXPECT_EQ(gemm_for(c.type, I2sLayout::X86), c.fn);
+    }
+    std::printf("[ kernels ] %d tiled outputs equal to the scalar reference\n", checked);
 }
 
 TEST(Kernels, MatmulMatchesDequantizedProduct) {

@@ -1,0 +1,41 @@
+// Tiled matrix multiplication kernels for whole batches of tokens (prompt processing and
+// decode alike): a weight block is unpacked once and applied to several tokens. Each kernel is
+// bit-identical to the row dot products of vec_dot.h (tested element for element), so results
+// never depend on how rows and tokens were grouped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bitnet/quant.h"
+#include "bitnet/types.h"
+
+namespace bitnet {
+
+struct GemmArgs {
+    const uint8_t* w = nullptr;  // weight rows in their stored format
+    size_t row_bytes = 0;
+    int64_t cols = 0;
+    float scale = 1.0f;            // multiplies every output (WeightMatrix::scale)
+    const uint8_t* act = nullptr;  // n_tokens activation rows in the weight's partner format
+    size_t act_row_bytes = 0;
+    int64_t n_tokens = 0;
+    float* y = nullptr;  // y[t * ldy + r]
+    int64_t ldy = 0;
+    // Q8_K activations: per token and 256-block, the sum of the int8 values and the scale
+    // ([t * blocks + b]); unused by I2_S.
+    const int32_t* block_qsum = nullptr;
+    const float* block_d = nullptr;
+};
+
+// Computes rows [r0, r0 + k) for all tokens, k the largest multiple of the kernel's row tile
+// that fits in [r0, r1); returns r0 + k. The caller finishes the remaining rows.
+using GemmFn = int64_t (*)(const GemmArgs& args, int64_t r0, int64_t r1);
+
+// The tiled kernel for a weight type on the active ISA, or nullptr.
+GemmFn gemm_for(GgmlType weight, I2sLayout layout);
+
+int64_t gemm_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+
+}  // namespace bitnet

@@ -2,6 +2,13 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BITNET_PAUSE() _mm_pause()
+#else
+#define BITNET_PAUSE() std::this_thread::yield()
+#endif
+
 namespace bitnet {
 
 ThreadPool::ThreadPool(int threads) {
@@ -12,7 +19,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
+        stop_.store(true);
     }
     start_cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -36,16 +43,24 @@ void ThreadPool::run_chunk(int index) {
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     while (true) {
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
+        for (int i = 0; i < kSpinIterations; ++i) {
+            if (generation_.load(std::memory_order_acquire) != seen ||
+                stop_.load(std::memory_order_relaxed))
+                break;
+            BITNET_PAUSE();
         }
+        if (generation_.load(std::memory_order_acquire) == seen) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            start_cv_.wait(lock, [&] {
+                return stop_.load() || generation_.load(std::memory_order_acquire) != seen;
+            });
+        }
+        if (stop_.load()) return;
+        seen = generation_.load(std::memory_order_acquire);
         run_chunk(index);
-        {
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--pending_ == 0) done_cv_.notify_one();
+            done_cv_.notify_one();
         }
     }
 }
@@ -57,19 +72,24 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
         fn(0, 0, n);
         return;
     }
+    fn_ = &fn;
+    n_ = n;
+    grain_ = std::max<int64_t>(1, grain);
+    error_ = nullptr;
+    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
     {
+        // A worker that checked the generation under the lock is waiting by now: wake it.
         std::lock_guard<std::mutex> lock(mutex_);
-        fn_ = &fn;
-        n_ = n;
-        grain_ = std::max<int64_t>(1, grain);
-        pending_ = static_cast<int>(workers_.size());
-        error_ = nullptr;
-        ++generation_;
     }
     start_cv_.notify_all();
     run_chunk(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    for (int i = 0; i < kSpinIterations && pending_.load(std::memory_order_acquire) != 0; ++i)
+        BITNET_PAUSE();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
 }

@@ -35,7 +35,12 @@ using GemmFn = int64_t (*)(const GemmArgs& args, int64_t r0, int64_t r1);
 // The tiled kernel for a weight type on the active ISA, or nullptr.
 GemmFn gemm_for(GgmlType weight, I2sLayout layout);
 
+// For rows16 matrices (kernels/repack.h): covers every row of [r0, r1) (multiples of 16).
+GemmFn gemm_rows16_for(GgmlType weight);
+
 int64_t gemm_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+int64_t gemm_rows16_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+int64_t gemm_rows16_i2s_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 
 }  // namespace bitnet

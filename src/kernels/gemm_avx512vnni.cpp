@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstring>
 #include <type_traits>
 
 #include "quant/blocks.h"
@@ -212,6 +213,141 @@ int64_t gemm_tq2_0_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {
 
 int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {
     return run_tiles<tile_i2s<4, 4>, tile_i2s<16, 1>>(g, r0, r1);
+}
+
+}  // namespace bitnet
+
+// ---- rows16 (see kernels/repack.h) ---------------------------------------------------------
+
+namespace bitnet {
+
+namespace {
+
+inline __m512i bcast4(const uint8_t* p) {
+    int32_t v = 0;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// Independent dependency chains per token: vpdpbusd's latency would otherwise bound a lone
+// accumulator (decode) well below memory speed. Integer sums, so the split changes nothing.
+template <int T>
+constexpr int kChainsFor = T >= 4 ? 1 : 4 / T;
+
+// acc[t * C + c] += codes x the 4 activation bytes at act[t] + off, for 4 shifts s (chain s % C).
+template <int T, int C>
+inline void rows16_step(__m512i* acc, __m512i packed, const uint8_t* const* act, size_t off) {
+    const __m512i mask = _mm512_set1_epi8(3);
+    for (int s = 0; s < 4; ++s) {
+        const __m512i codes = _mm512_and_si512(_mm512_srli_epi16(packed, 2 * s), mask);
+        for (int t = 0; t < T; ++t) {
+            __m512i& a = acc[t * C + s % C];
+            a = _mm512_dpbusd_epi32(a, codes, bcast4(act[t] + off + static_cast<size_t>(4 * s)));
+        }
+    }
+}
+
+template <int T, int C>
+inline __m512i chain_sum(const __m512i* acc, int t) {
+    __m512i v = acc[t * C];
+    for (int c = 1; c < C; ++c) v = _mm512_add_epi32(v, acc[t * C + c]);
+    return v;
+}
+
+template <int T>
+void rows16_tq2_0(const GemmArgs& g, int64_t group, int64_t t0) {
+    constexpr int kC = kChainsFor<T>;
+    const int64_t nb = g.cols / kQK;
+    constexpr size_t kGroupBlock = 16 * sizeof(BlockTQ2_0);
+    const uint8_t* base = g.w + static_cast<size_t>(group * nb) * kGroupBlock;
+    __m512 sum[T];
+    for (__m512& s : sum) s = _mm512_setzero_ps();
+    const uint8_t* act[T];
+    for (int t = 0; t < T; ++t) {
+        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + offsetof(BlockQ8K, qs);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
+        const size_t a_off = static_cast<size_t>(b) * sizeof(BlockQ8K);
+        __m512i acc[T * kC];
+        for (__m512i& a : acc) a = _mm512_setzero_si512();
+        for (int q = 0; q < 16; ++q) {
+            rows16_step<T, kC>(acc, _mm512_loadu_si512(blk + 64 * q), act,
+                               a_off + static_cast<size_t>(16 * q));
+        }
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 * 64)));
+        for (int t = 0; t < T; ++t) {
+            const auto k = static_cast<size_t>((t0 + t) * nb + b);
+            const __m512i isum =
+                _mm512_sub_epi32(chain_sum<T, kC>(acc, t), _mm512_set1_epi32(g.block_qsum[k]));
+            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(g.block_d[k]), dw);
+            sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), scale));
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm512_storeu_ps(g.y + static_cast<size_t>(t0 + t) * static_cast<size_t>(g.ldy) +
+                             static_cast<size_t>(group * 16),
+                         _mm512_mul_ps(_mm512_set1_ps(g.scale), sum[t]));
+    }
+}
+
+template <int T>
+void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
+    constexpr int kC = kChainsFor<T>;
+    const int64_t nq = g.cols / 16;
+    const uint8_t* base = g.w + static_cast<size_t>(group * nq) * 64;
+    const uint8_t* act[T];
+    for (int t = 0; t < T; ++t) act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes;
+    __m512i acc[T * kC];
+    for (__m512i& a : acc) a = _mm512_setzero_si512();
+    for (int64_t q = 0; q < nq; ++q) {
+        rows16_step<T, kC>(acc, _mm512_loadu_si512(base + static_cast<size_t>(q) * 64), act,
+                           8 + static_cast<size_t>(16 * q));
+    }
+    for (int t = 0; t < T; ++t) {
+        float s = 0;
+        int32_t qsum = 0;
+        std::memcpy(&s, act[t], 4);
+        std::memcpy(&qsum, act[t] + 4, 4);
+        const __m512i isum = _mm512_sub_epi32(chain_sum<T, kC>(acc, t), _mm512_set1_epi32(qsum));
+        const __m512 dot = _mm512_div_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(s));
+        _mm512_storeu_ps(g.y + static_cast<size_t>(t0 + t) * static_cast<size_t>(g.ldy) +
+                             static_cast<size_t>(group * 16),
+                         _mm512_mul_ps(_mm512_set1_ps(g.scale), dot));
+    }
+}
+
+// Every 16-row group in [r0, r1) against all tokens, 8 tokens at a time, then 4, 2, 1.
+template <
+    void (*T8)(const GemmArgs&, int64_t, int64_t), void (*T4)(const GemmArgs&, int64_t, int64_t),
+    void (*T2)(const GemmArgs&, int64_t, int64_t), void (*T1)(const GemmArgs&, int64_t, int64_t)>
+int64_t run_rows16(const GemmArgs& g, int64_t r0, int64_t r1) {
+    for (int64_t grp = r0 / 16; grp < r1 / 16; ++grp) {
+        int64_t t = 0;
+        for (; t + 8 <= g.n_tokens; t += 8) T8(g, grp, t);
+        if (t + 4 <= g.n_tokens) {
+            T4(g, grp, t);
+            t += 4;
+        }
+        if (t + 2 <= g.n_tokens) {
+            T2(g, grp, t);
+            t += 2;
+        }
+        if (t < g.n_tokens) T1(g, grp, t);
+    }
+    return r1;
+}
+
+}  // namespace
+
+int64_t gemm_rows16_tq2_0_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {
+    return run_rows16<rows16_tq2_0<8>, rows16_tq2_0<4>, rows16_tq2_0<2>, rows16_tq2_0<1>>(g, r0,
+                                                                                          r1);
+}
+
+int64_t gemm_rows16_i2s_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {
+    return run_rows16<rows16_i2s<8>, rows16_i2s<4>, rows16_i2s<2>, rows16_i2s<1>>(g, r0, r1);
 }
 
 }  // namespace bitnet

@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include "bitnet/cpu.h"
+#include "bitnet/error.h"
 #include "kernels/gemm.h"
 #include "kernels/vec_dot_avx2.h"
 #include "kernels/vec_dot_avx512.h"
@@ -26,7 +27,18 @@ GemmFn gemm_for(GgmlType weight, I2sLayout layout) {
     return nullptr;
 }
 
+GemmFn gemm_rows16_for(GgmlType weight) {
+    if (active_isa() >= Isa::Avx512Vnni) {
+        if (weight == GgmlType::TQ2_0) return gemm_rows16_tq2_0_avx512vnni;
+        if (weight == GgmlType::I2_S) return gemm_rows16_i2s_avx512vnni;
+    }
+    return nullptr;
+}
+
 std::string kernel_name(GgmlType weight, I2sLayout layout) {
+    if (gemm_rows16_for(weight) != nullptr &&
+        (weight != GgmlType::I2_S || layout == I2sLayout::X86))
+        return "avx512vnni rows16";
     if (gemm_for(weight, layout) != nullptr) return "avx512vnni gemm";
     if (active_isa() >= Isa::Avx512 && vec_dot_avx512(weight) != nullptr) return "avx512";
     if (active_isa() >= Isa::Avx2 && vec_dot_avx2(weight, layout) != nullptr) return "avx2";
@@ -44,7 +56,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
             quantize_activation_row(f, x + t * w.cols, act + static_cast<size_t>(t) * arow, w.cols);
     });
     const VecDotFn dot = vec_dot_for(w.type, w.i2s_layout);
-    const GemmFn gemm = gemm_for(w.type, w.i2s_layout);
+    const GemmFn gemm = w.rows16 ? gemm_rows16_for(w.type) : gemm_for(w.type, w.i2s_layout);
+    if (w.rows16 && gemm == nullptr) throw Error("internal: a rows16 matrix without its kernel");
     GemmArgs g;
     if (gemm != nullptr) {
         g = {w.data, w.row_bytes, w.cols, w.scale, act, arow, n_tokens, y, w.rows};

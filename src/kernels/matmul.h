@@ -23,6 +23,7 @@ struct WeightMatrix {
     size_t row_bytes = 0;
     float scale = 1.0f;
     I2sLayout i2s_layout = I2sLayout::X86;
+    bool rows16 = false;  // held in the interleaved layout of kernels/repack.h
 };
 
 // Scratch memory reused across calls (activation buffers grow as needed).

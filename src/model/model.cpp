@@ -1,10 +1,15 @@
 // Loading: architecture and hyperparameters from metadata, every tensor checked for presence,
 // type and shape, weights bound in place.
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <set>
 
 #include "bitnet/error.h"
+#include "kernels/gemm.h"
+#include "kernels/repack.h"
 #include "model/model_impl.h"
 
 namespace bitnet {
@@ -21,6 +26,15 @@ std::string shape_text(const GgufTensorInfo& t) {
     std::string s = "[";
     for (uint32_t d = 0; d < t.n_dims; ++d) s += (d > 0 ? ", " : "") + std::to_string(t.ne[d]);
     return s + "]";
+}
+
+// Drops the mapped pages of a tensor that now lives repacked in memory, so that the model is not
+// resident twice (the file stays mapped; its pages come back from the page cache if read).
+void release_pages(std::span<const uint8_t> bytes) {
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(bytes.data()) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size()) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 class Binder {
@@ -72,6 +86,23 @@ class Binder {
             }
         }
         return v;
+    }
+
+    // A projection inside a block: may be held rows16 (kernels/repack.h) for the tiled kernels.
+    WeightMatrix projection(const std::string& name, int64_t cols, int64_t rows,
+                            std::vector<std::vector<uint8_t>>& store) {
+        WeightMatrix w = matrix(name, cols, rows);
+        if (gemm_rows16_for(w.type) == nullptr ||
+            !can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols))
+            return w;
+        const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
+        const std::span<const uint8_t> src(w.data, bytes);
+        std::vector<uint8_t>& dst = store.emplace_back(bytes);
+        repack_rows16(w.type, w.i2s_layout, src, w.rows, w.cols, dst);
+        w.data = dst.data();
+        w.rows16 = true;
+        release_pages(src);
+        return w;
     }
 
     WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) {
@@ -325,13 +356,14 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
             lw.attn_sub_norm = b.vector(p + "attn_sub_norm.weight", e);
             lw.ffn_sub_norm = b.vector(p + "ffn_sub_norm.weight", ff);
         }
-        lw.wq = b.matrix(p + "attn_q.weight", e, e);
-        lw.wk = b.matrix(p + "attn_k.weight", e, kv);
-        lw.wv = b.matrix(p + "attn_v.weight", e, kv);
-        lw.wo = b.matrix(p + "attn_output.weight", e, e);
-        lw.ffn_gate = b.matrix(p + "ffn_gate.weight", e, ff);
-        lw.ffn_up = b.matrix(p + "ffn_up.weight", e, ff);
-        lw.ffn_down = b.matrix(p + "ffn_down.weight", ff, e);
+        auto& store = m->repacked;
+        lw.wq = b.projection(p + "attn_q.weight", e, e, store);
+        lw.wk = b.projection(p + "attn_k.weight", e, kv, store);
+        lw.wv = b.projection(p + "attn_v.weight", e, kv, store);
+        lw.wo = b.projection(p + "attn_output.weight", e, e, store);
+        lw.ffn_gate = b.projection(p + "ffn_gate.weight", e, ff, store);
+        lw.ffn_up = b.projection(p + "ffn_up.weight", e, ff, store);
+        lw.ffn_down = b.projection(p + "ffn_down.weight", ff, e, store);
         m->layers.push_back(std::move(lw));
     }
     check_leftovers(b.unused(), h, path);

@@ -27,6 +27,8 @@ class ModelImpl {
     std::vector<float> output_norm;
     std::vector<LayerWeights> layers;
     std::vector<std::string> assumptions, warnings;  // see Model::assumptions()
+    // Projections held in the rows16 layout (kernels/repack.h) instead of the mapped file.
+    std::vector<std::vector<uint8_t>> repacked;
 
     // The embedding of one token as floats.
     void embed(int32_t token, float* out) const;

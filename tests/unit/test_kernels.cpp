@@ -11,6 +11,7 @@
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/repack.h"
 #include "kernels/vec_dot_avx2.h"
 #include "kernels/vec_dot_avx512.h"
 
@@ -112,7 +113,7 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                           Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}}) {
         SCOPED_TRACE(std::string(type_name(c.type)));
         for (const auto& [rows, cols] :
-             {std::pair<int64_t, int64_t>{48, 256}, {37, 2560}, {16, 6912}, {64, 384}}) {
+             {std::pair<int64_t, int64_t>{48, 256}, {37, 2560}, {16, 6912}, {64, 384}, {32, 640}}) {
             if (c.type == GgmlType::TQ2_0 && cols % 256 != 0) continue;
             const auto w = randn(static_cast<size_t>(rows * cols), static_cast<uint32_t>(rows));
             std::vector<uint8_t> wq(*tensor_bytes(c.type, cols, rows * cols));
@@ -122,7 +123,7 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
             const size_t row_bytes = c.type == GgmlType::I2_S
                                          ? static_cast<size_t>(cols / 4)
                                          : static_cast<size_t>(cols / 256) * 66;
-            for (int64_t n_tokens : {1, 3, 4, 7, 16}) {
+            for (int64_t n_tokens : {1, 3, 4, 7, 16, 19}) {
                 const auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
                 const ActFormat f = act_format_for(c.type);
                 const size_t arow = act_row_bytes(f, cols);
@@ -136,20 +137,33 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                 wm.cols = cols;
                 wm.row_bytes = row_bytes;
                 wm.scale = 0.75f;
-                // Through matmul (which picks the tiled kernel) and by hand with the scalar dot.
-                ThreadPool pool(2);
-                MatmulScratch scratch;
-                std::vector<float> y(static_cast<size_t>(rows * n_tokens));
-                matmul(wm, x.data(), n_tokens, y.data(), pool, scratch);
-                const VecDotFn dot = vec_dot_scalar(c.type, I2sLayout::X86);
-                for (int64_t t = 0; t < n_tokens; ++t) {
-                    for (int64_t r = 0; r < rows; ++r) {
-                        const float ref =
-                            wm.scale * dot(cols, wq.data() + static_cast<size_t>(r) * row_bytes,
-                                           act.data() + static_cast<size_t>(t) * arow);
-                        ASSERT_EQ(y[static_cast<size_t>(t * rows + r)], ref)
-                            << "row " << r << " token " << t << " of " << n_tokens;
-                        ++checked;
+                // Through matmul (which picks the tiled kernel) and by hand with the scalar dot;
+                // then once more with the matrix held rows16 (kernels/repack.h).
+                std::vector<uint8_t> packed(wq.size());
+                const bool rows16 = can_repack_rows16(c.type, I2sLayout::X86, rows, cols);
+                if (rows16) repack_rows16(c.type, I2sLayout::X86, wq, rows, cols, packed);
+                for (const bool use_rows16 : {false, true}) {
+                    if (use_rows16 && !rows16) continue;
+                    WeightMatrix m = wm;
+                    if (use_rows16) {
+                        m.data = packed.data();
+                        m.rows16 = true;
+                    }
+                    ThreadPool pool(2);
+                    MatmulScratch scratch;
+                    std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+                    matmul(m, x.data(), n_tokens, y.data(), pool, scratch);
+                    const VecDotFn dot = vec_dot_scalar(c.type, I2sLayout::X86);
+                    for (int64_t t = 0; t < n_tokens; ++t) {
+                        for (int64_t r = 0; r < rows; ++r) {
+                            const float ref =
+                                wm.scale * dot(cols, wq.data() + static_cast<size_t>(r) * row_bytes,
+                                               act.data() + static_cast<size_t>(t) * arow);
+                            ASSERT_EQ(y[static_cast<size_t>(t * rows + r)], ref)
+                                << "row " << r << " token " << t << " of " << n_tokens
+                                << (use_rows16 ? " (rows16)" : "");
+                            ++checked;
+                        }
                     }
                 }
             }

@@ -1,0 +1,104 @@
+#include "kernels/repack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "bitnet/error.h"
+#include "quant/blocks.h"
+
+namespace bitnet {
+
+namespace {
+
+// The 256 codes of one TQ2_0 block: value 128h + 32l + k is (qs[32h + k] >> 2l) & 3.
+void tq2_codes(const BlockTQ2_0& b, uint8_t* codes) {
+    for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 4; ++l)
+            for (int k = 0; k < 32; ++k)
+                codes[128 * h + 32 * l + k] =
+                    static_cast<uint8_t>((b.qs[32 * h + k] >> (2 * l)) & 3);
+}
+
+// The 128 codes of one I2_S x86 block: value 32p + k is (byte[k] >> (6 - 2p)) & 3.
+void i2s_codes(const uint8_t* block, uint8_t* codes) {
+    for (int p = 0; p < 4; ++p)
+        for (int k = 0; k < 32; ++k)
+            codes[32 * p + k] = static_cast<uint8_t>((block[k] >> (6 - 2 * p)) & 3);
+}
+
+// Row r's part of n/16 vectors from its n codes (vectors 64 bytes apart).
+void pack_row(const uint8_t* codes, int64_t n, int r, uint8_t* out) {
+    for (int64_t q = 0; q < n / 16; ++q) {
+        const uint8_t* c = codes + 16 * q;
+        uint8_t* o = out + 64 * q + 4 * r;
+        for (int j = 0; j < 4; ++j)
+            o[j] =
+                static_cast<uint8_t>(c[j] | (c[4 + j] << 2) | (c[8 + j] << 4) | (c[12 + j] << 6));
+    }
+}
+
+// Runs fn(group) for every group, on all hardware threads.
+template <typename F>
+void for_groups(int64_t groups, F&& fn) {
+    const int n = static_cast<int>(std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+    std::vector<std::thread> pool;
+    for (int i = 0; i < n; ++i) {
+        pool.emplace_back([&, i] {
+            for (int64_t g = i; g < groups; g += n) fn(g);
+        });
+    }
+    for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
+bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t cols) {
+    if (rows <= 0 || rows % 16 != 0) return false;
+    if (type == GgmlType::TQ2_0) return cols % kQK == 0;
+    if (type == GgmlType::I2_S) return layout == I2sLayout::X86 && cols % 128 == 0;
+    return false;
+}
+
+void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src, int64_t rows,
+                   int64_t cols, std::span<uint8_t> dst) {
+    if (!can_repack_rows16(type, layout, rows, cols) || src.size() != dst.size())
+        throw Error("repack: unsupported shape or type");
+    if (type == GgmlType::TQ2_0) {
+        const int64_t nb = cols / kQK;
+        const size_t row_bytes = static_cast<size_t>(nb) * sizeof(BlockTQ2_0);
+        constexpr size_t kGroupBlock = 16 * sizeof(BlockTQ2_0);
+        for_groups(rows / 16, [&](int64_t g) {
+            uint8_t codes[kQK];
+            const uint8_t* grp = src.data() + static_cast<size_t>(g) * 16 * row_bytes;
+            for (int64_t b = 0; b < nb; ++b) {
+                uint8_t* out = dst.data() + static_cast<size_t>(g * nb + b) * kGroupBlock;
+                for (int r = 0; r < 16; ++r) {
+                    const auto& blk = reinterpret_cast<const BlockTQ2_0*>(
+                        grp + static_cast<size_t>(r) * row_bytes)[b];
+                    tq2_codes(blk, codes);
+                    pack_row(codes, kQK, r, out);
+                    std::memcpy(out + 16 * 64 + 2 * r, &blk.d, 2);
+                }
+            }
+        });
+        return;
+    }
+    const size_t row_bytes = static_cast<size_t>(cols / 4);
+    for_groups(rows / 16, [&](int64_t g) {
+        uint8_t codes[128];
+        const uint8_t* grp = src.data() + static_cast<size_t>(g) * 16 * row_bytes;
+        for (int64_t b = 0; b < cols / 128; ++b) {
+            uint8_t* out = dst.data() + static_cast<size_t>(g) * 16 * row_bytes +
+                           static_cast<size_t>(b) * 8 * 64;
+            for (int r = 0; r < 16; ++r) {
+                i2s_codes(grp + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b) * 32,
+                          codes);
+                pack_row(codes, 128, r, out);
+            }
+        }
+    });
+}
+
+}  // namespace bitnet

@@ -1,0 +1,29 @@
+// Weights rearranged at load time for the tiled kernels ("rows16"): files keep their published
+// layout; the engine may hold a matrix in this one instead (same size, so nothing is kept
+// twice). Groups of 16 rows are interleaved so that one 32-bit lane holds 4 consecutive codes
+// of one row: one broadcast of 4 activation bytes then feeds 16 rows in one vpdpbusd, and the
+// 16 row sums stay in the lanes of one register, with no horizontal reduction.
+//
+// Layout of a group of 16 rows, per 16 values (one 64-byte vector): lane r (bytes 4r..4r+3) is
+// row r; byte j of the lane holds at bits 2s..2s+1 the code (value + 1, in 0..2) of value
+// 16q + 4s + j of the row. TQ2_0 stores, per 256-value block, its 16 vectors followed by the
+// 16 rows' fp16 scales (1056 bytes = 16 x 66); I2_S (x86 layout) stores only the vectors
+// (cols / 16 of them per group), its one scale staying with the matrix.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "bitnet/quant.h"
+#include "bitnet/types.h"
+
+namespace bitnet {
+
+// Whether `type` (in `layout`, for I2_S) with these shapes can be held as rows16.
+bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t cols);
+
+// Rearranges `src` (rows x cols in the stored layout) into `dst` (same size).
+void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src, int64_t rows,
+                   int64_t cols, std::span<uint8_t> dst);
+
+}  // namespace bitnet

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct ModelOptions {
     // How I2_S codes are packed. Auto: as the file's kI2sLayoutKey says (files this engine
     // writes), else x86 (Microsoft's released files, which do not say).
     I2sLayout i2s_layout = I2sLayout::Auto;
+    // Requantize the output head at load (llama.cpp's --head-type idea from bitnet.cpp): Q8_0
+    // halves the bytes a decode step reads from an F16 head. The embedding lookup of a tied
+    // head stays exact. Unset: the file's own type.
+    std::optional<GgmlType> head_type;
 };
 
 // Metadata key (our own namespace) recording the I2_S layout ("x86" or "arm") of files this

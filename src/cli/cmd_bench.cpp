@@ -77,7 +77,7 @@ void register_bench(CLI::App& app) {
                            "Measure prompt processing and generation speed (tokens/s) against the "
                            "machine's read bandwidth");
     struct Args {
-        std::string model, layout = "auto";
+        std::string model, layout = "auto", head_type;
         int n_prompt = 128, n_gen = 32, threads = 0, reps = 3;
         int64_t depth = 0;
         bool json = false;
@@ -101,6 +101,8 @@ void register_bench(CLI::App& app) {
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
     cmd->add_option("--i2s-layout", a->layout, "I2_S packing: auto, x86 or arm")
         ->capture_default_str();
+    cmd->add_option("--head-type", a->head_type,
+                    "Requantize the output head at load (q8_0), as run and score do");
     cmd->add_flag("--json", a->json, "Print one JSON object as the last line");
     cmd->callback([a] {
         if (a->n_prompt == 0 && a->n_gen == 0) throw Error("nothing to measure: -p and -n are 0");
@@ -112,7 +114,14 @@ void register_bench(CLI::App& app) {
         } else if (a->layout != "auto") {
             throw Error("--i2s-layout '" + a->layout + "' is not one of auto, x86, arm");
         }
+        if (!a->head_type.empty()) {
+            const auto t = type_from_name(a->head_type);
+            if (!t) throw Error("--head-type '" + a->head_type + "' is not a ggml type name");
+            mo.head_type = *t;
+        }
+        const auto t_load = std::chrono::steady_clock::now();
         const auto model = Model::load(a->model, mo);
+        const double load_s = seconds_since(t_load);
         print_load_messages(*model, false);
         const Hparams& h = model->hparams();
         SessionOptions so;
@@ -156,6 +165,7 @@ void register_bench(CLI::App& app) {
                    model->kernel_summary());
         fmt::print("model:      {}\n", model->describe());
         fmt::print("threads:    {}\n", threads);
+        fmt::print("load:       {:.2f} s\n", load_s);
         fmt::print("bandwidth:  {:.1f} GB/s streaming read ({} threads, best of 5 over 1 GiB)\n",
                    bandwidth, threads);
         fmt::print("per token:  {:.1f} MB read (weights {:.1f} MB + KV cache)\n", bytes / 1e6,
@@ -179,6 +189,8 @@ void register_bench(CLI::App& app) {
                                         {"kernels", model->kernel_summary()},
                                         {"isa", isa_name(active_isa())},
                                         {"threads", threads},
+                                        {"head_type", a->head_type.empty() ? "file" : a->head_type},
+                                        {"load_s", load_s},
                                         {"n_prompt", a->n_prompt},
                                         {"n_gen", a->n_gen},
                                         {"n_depth", a->depth},

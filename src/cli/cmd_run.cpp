@@ -23,6 +23,7 @@ struct ModelArgs {
     int64_t ctx = 0;
     std::string layout = "auto";
     std::string dump;
+    std::string head_type;
     bool verbose = false;
 };
 
@@ -37,6 +38,9 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
         ->capture_default_str();
     cmd->add_option("--dump-tensors", a.dump,
                     "Write every named intermediate to this folder (.npy)");
+    cmd->add_option("--head-type", a.head_type,
+                    "Requantize the output head at load: q8_0 (half the bytes of an F16 head per "
+                    "token; the embedding lookup stays exact)");
     cmd->add_flag("-v,--verbose", a.verbose,
                   "Say what was assumed about the file, and when a BOS already in the text "
                   "replaces the one the tokenizer adds");
@@ -68,6 +72,11 @@ Session open_session(const ModelArgs& a) {
         mo.i2s_layout = I2sLayout::Arm;
     } else if (a.layout != "auto") {
         throw Error("--i2s-layout '" + a.layout + "' is not one of auto, x86, arm");
+    }
+    if (!a.head_type.empty()) {
+        const auto t = type_from_name(a.head_type);
+        if (!t) throw Error("--head-type '" + a.head_type + "' is not a ggml type name");
+        mo.head_type = *t;
     }
     SessionOptions so;
     so.n_ctx = a.ctx;

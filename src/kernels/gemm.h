@@ -25,8 +25,13 @@ struct GemmArgs {
     // Q8_K activations: per token and 256-block, the sum of the int8 values and the scale
     // ([t * blocks + b]); unused by I2_S.
     const int32_t* block_qsum = nullptr;
-    const float* block_d = nullptr;
+    const float* block_d = nullptr;  // Q8_0 activations: the scale of each 32-block
+    // Q8_0 activations for rows16 Q8_0 weights: every value + 128 as unsigned ([t * cols + i]).
+    const uint8_t* act_u8 = nullptr;
 };
+
+// Bytes of one 32-value block of a 16-row group in the rows16 Q8_0 layout (kernels/repack.h).
+constexpr size_t kRows16Q8Block = 8 * 64 + 32 + 32;
 
 // Computes rows [r0, r0 + k) for all tokens, k the largest multiple of the kernel's row tile
 // that fits in [r0, r1); returns r0 + k. The caller finishes the remaining rows.
@@ -41,6 +46,7 @@ GemmFn gemm_rows16_for(GgmlType weight);
 int64_t gemm_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_rows16_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_rows16_i2s_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+int64_t gemm_rows16_q8_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 
 }  // namespace bitnet

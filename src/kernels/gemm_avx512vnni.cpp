@@ -318,6 +318,50 @@ void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
     }
 }
 
+// Q8_0 rows16 (the requantized output head): per 32-value block, 8 vectors of int8 weights
+// (lane r: 4 consecutive values of row r), the 16 rows' fp16 scales and their int16 weight sums.
+// Activations are offset to unsigned (a + 128, precomputed per matmul) so vpdpbusd can take
+// them; isum = Σ w·(a + 128) - 128 Σ w is the reference's Σ w·a exactly.
+template <int T>
+void rows16_q8_0(const GemmArgs& g, int64_t group, int64_t t0) {
+    constexpr int kC = T >= 2 ? 1 : 2;
+    const int64_t nb = g.cols / 32;
+    const uint8_t* base = g.w + static_cast<size_t>(group * nb) * kRows16Q8Block;
+    __m512 sum[T];
+    for (__m512& s : sum) s = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = base + static_cast<size_t>(b) * kRows16Q8Block;
+        __m512i acc[T * kC];
+        for (__m512i& a : acc) a = _mm512_setzero_si512();
+        for (int k = 0; k < 8; ++k) {
+            const __m512i wv = _mm512_loadu_si512(blk + 64 * k);
+            for (int t = 0; t < T; ++t) {
+                const uint8_t* au = g.act_u8 + static_cast<size_t>(t0 + t) * g.cols +
+                                    static_cast<size_t>(32 * b + 4 * k);
+                __m512i& a = acc[t * kC + k % kC];
+                a = _mm512_dpbusd_epi32(a, bcast4(au), wv);
+            }
+        }
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 8 * 64)));
+        const __m512i wsum128 = _mm512_slli_epi32(
+            _mm512_cvtepi16_epi32(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 8 * 64 + 32))),
+            7);
+        for (int t = 0; t < T; ++t) {
+            const __m512i isum = _mm512_sub_epi32(chain_sum<T, kC>(acc, t), wsum128);
+            const __m512 d = _mm512_mul_ps(
+                dw, _mm512_set1_ps(g.block_d[static_cast<size_t>((t0 + t) * nb + b)]));
+            sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), d));
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm512_storeu_ps(g.y + static_cast<size_t>(t0 + t) * static_cast<size_t>(g.ldy) +
+                             static_cast<size_t>(group * 16),
+                         _mm512_mul_ps(_mm512_set1_ps(g.scale), sum[t]));
+    }
+}
+
 // Every 16-row group in [r0, r1) against all tokens, 8 tokens at a time, then 4, 2, 1.
 template <
     void (*T8)(const GemmArgs&, int64_t, int64_t), void (*T4)(const GemmArgs&, int64_t, int64_t),
@@ -344,6 +388,10 @@ int64_t run_rows16(const GemmArgs& g, int64_t r0, int64_t r1) {
 int64_t gemm_rows16_tq2_0_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {
     return run_rows16<rows16_tq2_0<8>, rows16_tq2_0<4>, rows16_tq2_0<2>, rows16_tq2_0<1>>(g, r0,
                                                                                           r1);
+}
+
+int64_t gemm_rows16_q8_0_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {
+    return run_rows16<rows16_q8_0<8>, rows16_q8_0<4>, rows16_q8_0<2>, rows16_q8_0<1>>(g, r0, r1);
 }
 
 int64_t gemm_rows16_i2s_avx512vnni(const GemmArgs& g, int64_t r0, int64_t r1) {

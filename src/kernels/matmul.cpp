@@ -2,6 +2,7 @@
 
 #include "bitnet/cpu.h"
 #include "bitnet/error.h"
+#include "core/fp16.h"
 #include "kernels/gemm.h"
 #include "kernels/vec_dot_avx2.h"
 #include "kernels/vec_dot_avx512.h"
@@ -31,6 +32,7 @@ GemmFn gemm_rows16_for(GgmlType weight) {
     if (active_isa() >= Isa::Avx512Vnni) {
         if (weight == GgmlType::TQ2_0) return gemm_rows16_tq2_0_avx512vnni;
         if (weight == GgmlType::I2_S) return gemm_rows16_i2s_avx512vnni;
+        if (weight == GgmlType::Q8_0) return gemm_rows16_q8_0_avx512vnni;
     }
     return nullptr;
 }
@@ -78,6 +80,24 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
             }
             g.block_qsum = scratch.qsum.data();
             g.block_d = scratch.d.data();
+        } else if (f == ActFormat::Q8_0) {
+            // Scales as floats and values offset to unsigned, per token and 32-block.
+            const int64_t nb = w.cols / 32;
+            scratch.d.resize(static_cast<size_t>(n_tokens * nb));
+            scratch.u8.resize(static_cast<size_t>(n_tokens * w.cols));
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                const auto* blocks =
+                    reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(t) * arow);
+                for (int64_t b = 0; b < nb; ++b) {
+                    scratch.d[static_cast<size_t>(t * nb + b)] = fp16_to_fp32(blocks[b].d);
+                    for (int v = 0; v < 32; ++v) {
+                        scratch.u8[static_cast<size_t>(t * w.cols + 32 * b + v)] =
+                            static_cast<uint8_t>(blocks[b].qs[v] + 128);
+                    }
+                }
+            }
+            g.block_d = scratch.d.data();
+            g.act_u8 = scratch.u8.data();
         }
     }
     // Rows in chunks of 16 keep a weight row hot while it meets every token.

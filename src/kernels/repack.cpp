@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bitnet/error.h"
+#include "kernels/gemm.h"
 #include "quant/blocks.h"
 
 namespace bitnet {
@@ -58,13 +59,43 @@ bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t co
     if (rows <= 0 || rows % 16 != 0) return false;
     if (type == GgmlType::TQ2_0) return cols % kQK == 0;
     if (type == GgmlType::I2_S) return layout == I2sLayout::X86 && cols % 128 == 0;
+    if (type == GgmlType::Q8_0) return cols % 32 == 0;
     return false;
+}
+
+size_t rows16_bytes(GgmlType type, int64_t rows, int64_t cols) {
+    if (type == GgmlType::Q8_0)
+        return static_cast<size_t>(rows / 16) * static_cast<size_t>(cols / 32) * kRows16Q8Block;
+    return *tensor_bytes(type, cols, rows * cols);
 }
 
 void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src, int64_t rows,
                    int64_t cols, std::span<uint8_t> dst) {
-    if (!can_repack_rows16(type, layout, rows, cols) || src.size() != dst.size())
+    if (!can_repack_rows16(type, layout, rows, cols) ||
+        dst.size() != rows16_bytes(type, rows, cols))
         throw Error("repack: unsupported shape or type");
+    if (type == GgmlType::Q8_0) {
+        const int64_t nb = cols / 32;
+        const size_t row_bytes = static_cast<size_t>(nb) * sizeof(BlockQ8_0);
+        for_groups(rows / 16, [&](int64_t g) {
+            const uint8_t* grp = src.data() + static_cast<size_t>(g) * 16 * row_bytes;
+            for (int64_t b = 0; b < nb; ++b) {
+                uint8_t* out = dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block;
+                for (int r = 0; r < 16; ++r) {
+                    const auto& blk = reinterpret_cast<const BlockQ8_0*>(
+                        grp + static_cast<size_t>(r) * row_bytes)[b];
+                    int16_t sum = 0;
+                    for (int v = 0; v < 32; ++v) {
+                        out[64 * (v / 4) + 4 * r + v % 4] = static_cast<uint8_t>(blk.qs[v]);
+                        sum = static_cast<int16_t>(sum + blk.qs[v]);
+                    }
+                    std::memcpy(out + 8 * 64 + 2 * r, &blk.d, 2);
+                    std::memcpy(out + 8 * 64 + 32 + 2 * r, &sum, 2);
+                }
+            }
+        });
+        return;
+    }
     if (type == GgmlType::TQ2_0) {
         const int64_t nb = cols / kQK;
         const size_t row_bytes = static_cast<size_t>(nb) * sizeof(BlockTQ2_0);
@@ -96,6 +127,49 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
                 i2s_codes(grp + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b) * 32,
                           codes);
                 pack_row(codes, 128, r, out);
+            }
+        }
+    });
+}
+
+void requantize_q8_0(GgmlType from, std::span<const uint8_t> src, int64_t rows, int64_t cols,
+                     bool rows16, std::span<uint8_t> dst) {
+    if (cols % 32 != 0 ||
+        (rows16 && !can_repack_rows16(GgmlType::Q8_0, I2sLayout::X86, rows, cols)))
+        throw Error("requantize: rows of " + std::to_string(cols) + " do not fit Q8_0");
+    const size_t in_row = src.size() / static_cast<size_t>(rows);
+    const size_t q8_row = static_cast<size_t>(cols / 32) * sizeof(BlockQ8_0);
+    const size_t want =
+        rows16 ? rows16_bytes(GgmlType::Q8_0, rows, cols) : q8_row * static_cast<size_t>(rows);
+    if (dst.size() != want) throw Error("requantize: wrong destination size");
+    const int64_t chunk = 16;
+    for_groups((rows + chunk - 1) / chunk, [&](int64_t g) {
+        const int64_t r0 = g * chunk, n = std::min(chunk, rows - r0);
+        std::vector<float> f(static_cast<size_t>(n * cols));
+        dequantize_tensor(
+            from, src.subspan(static_cast<size_t>(r0) * in_row, static_cast<size_t>(n) * in_row), n,
+            cols, f.data());
+        if (!rows16) {
+            quantize_tensor(
+                GgmlType::Q8_0, f.data(), n, cols,
+                dst.subspan(static_cast<size_t>(r0) * q8_row, static_cast<size_t>(n) * q8_row));
+            return;
+        }
+        std::vector<uint8_t> q(static_cast<size_t>(n) * q8_row);
+        quantize_tensor(GgmlType::Q8_0, f.data(), n, cols, q);
+        const int64_t nb = cols / 32;
+        for (int64_t b = 0; b < nb; ++b) {
+            uint8_t* out = dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block;
+            for (int r = 0; r < 16; ++r) {
+                const auto& blk = reinterpret_cast<const BlockQ8_0*>(
+                    q.data() + static_cast<size_t>(r) * q8_row)[b];
+                int16_t sum = 0;
+                for (int v = 0; v < 32; ++v) {
+                    out[64 * (v / 4) + 4 * r + v % 4] = static_cast<uint8_t>(blk.qs[v]);
+                    sum = static_cast<int16_t>(sum + blk.qs[v]);
+                }
+                std::memcpy(out + 8 * 64 + 2 * r, &blk.d, 2);
+                std::memcpy(out + 8 * 64 + 32 + 2 * r, &sum, 2);
             }
         }
     });

@@ -19,11 +19,24 @@
 
 namespace bitnet {
 
+// Q8_0 (used for a requantized output head) stores per 32-value block 8 vectors of int8 values
+// (lane r: 4 consecutive values of row r), the 16 rows' fp16 scales and their int16 value sums
+// (kRows16Q8Block = 576 bytes for 16 x 34 stored: 6 % more).
+//
 // Whether `type` (in `layout`, for I2_S) with these shapes can be held as rows16.
 bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t cols);
 
-// Rearranges `src` (rows x cols in the stored layout) into `dst` (same size).
+// Bytes a rows16 matrix takes (the stored size, except for Q8_0).
+size_t rows16_bytes(GgmlType type, int64_t rows, int64_t cols);
+
+// Rearranges `src` (rows x cols in the stored layout) into `dst` (rows16_bytes).
 void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src, int64_t rows,
                    int64_t cols, std::span<uint8_t> dst);
+
+// The output head requantized at load (--head-type): rows of `from` (any type that dequantizes)
+// become Q8_0, held rows16 when `rows16` (then dst is rows16_bytes), else in the stored Q8_0
+// layout. Runs on all hardware threads.
+void requantize_q8_0(GgmlType from, std::span<const uint8_t> src, int64_t rows, int64_t cols,
+                     bool rows16, std::span<uint8_t> dst);
 
 }  // namespace bitnet

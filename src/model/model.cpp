@@ -97,7 +97,7 @@ class Binder {
             return w;
         const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
         const std::span<const uint8_t> src(w.data, bytes);
-        std::vector<uint8_t>& dst = store.emplace_back(bytes);
+        std::vector<uint8_t>& dst = store.emplace_back(rows16_bytes(w.type, w.rows, w.cols));
         repack_rows16(w.type, w.i2s_layout, src, w.rows, w.cols, dst);
         w.data = dst.data();
         w.rows16 = true;
@@ -222,6 +222,33 @@ Hparams read_hparams(const GgufFile& f) {
     return h;
 }
 
+// The output head in another type (--head-type): requantized at load; the embedding lookup of
+// a tied head keeps reading the file's exact values.
+WeightMatrix requantized_head(const WeightMatrix& head, GgmlType type, bool tied,
+                              std::vector<std::vector<uint8_t>>& store) {
+    if (type != GgmlType::Q8_0) {
+        throw NotSupported("--head-type " + std::string(type_name(type)) +
+                           " (the output head can be requantized to q8_0)");
+    }
+    if (!can_dequantize(head.type) || head.type == GgmlType::I2_S)
+        throw NotSupported("requantizing an output head of type " +
+                           std::string(type_name(head.type)));
+    const bool rows16 = gemm_rows16_for(type) != nullptr &&
+                        can_repack_rows16(type, I2sLayout::X86, head.rows, head.cols);
+    const size_t bytes = rows16 ? rows16_bytes(type, head.rows, head.cols)
+                                : *tensor_bytes(type, head.cols, head.rows * head.cols);
+    const std::span<const uint8_t> src(head.data, static_cast<size_t>(head.rows) * head.row_bytes);
+    std::vector<uint8_t>& dst = store.emplace_back(bytes);
+    requantize_q8_0(head.type, src, head.rows, head.cols, rows16, dst);
+    if (!tied) release_pages(src);
+    WeightMatrix w = head;
+    w.type = type;
+    w.data = dst.data();
+    w.row_bytes = static_cast<size_t>(head.cols / 32) * type_info(type).block_bytes;
+    w.rows16 = rows16;
+    return w;
+}
+
 // Tensors llama.cpp knows that this engine does not implement: refusing them is honest,
 // ignoring them would compute another function.
 const char* unsupported_tensor_kind(const std::string& name) {
@@ -344,6 +371,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     m->output_norm = b.vector("output_norm.weight", h.n_embd);
     h.tied_output = b.find("output.weight") == nullptr;
     m->output = h.tied_output ? m->token_embd : b.matrix("output.weight", h.n_embd, h.n_vocab);
+    if (options.head_type && *options.head_type != m->output.type)
+        m->output = requantized_head(m->output, *options.head_type, h.tied_output, m->repacked);
 
     const int64_t e = h.n_embd, kv = h.head_dim * h.n_head_kv, ff = h.n_ff;
     const bool sub_norms = h.arch != Architecture::Llama;

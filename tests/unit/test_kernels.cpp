@@ -109,8 +109,9 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
         GemmFn fn;
     };
     int checked = 0;
-    for (const Case& c : {Case{GgmlType::TQ2_0, gemm_tq2_0_avx512vnni},
-                          Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}}) {
+    for (const Case& c :
+         {Case{GgmlType::TQ2_0, gemm_tq2_0_avx512vnni},
+          Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}, Case{GgmlType::Q8_0, nullptr}}) {
         SCOPED_TRACE(std::string(type_name(c.type)));
         for (const auto& [rows, cols] :
              {std::pair<int64_t, int64_t>{48, 256}, {37, 2560}, {16, 6912}, {64, 384}, {32, 640}}) {
@@ -120,8 +121,9 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
             QuantOptions qo;
             qo.i2s_layout = I2sLayout::X86;
             quantize_tensor(c.type, w.data(), rows, cols, wq, qo);
-            const size_t row_bytes = c.type == GgmlType::I2_S
-                                         ? static_cast<size_t>(cols / 4)
+            const size_t row_bytes = c.type == GgmlType::I2_S ? static_cast<size_t>(cols / 4)
+                                     : c.type == GgmlType::Q8_0
+                                         ? static_cast<size_t>(cols / 32) * 34
                                          : static_cast<size_t>(cols / 256) * 66;
             for (int64_t n_tokens : {1, 3, 4, 7, 16, 19}) {
                 const auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
@@ -139,8 +141,8 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                 wm.scale = 0.75f;
                 // Through matmul (which picks the tiled kernel) and by hand with the scalar dot;
                 // then once more with the matrix held rows16 (kernels/repack.h).
-                std::vector<uint8_t> packed(wq.size());
                 const bool rows16 = can_repack_rows16(c.type, I2sLayout::X86, rows, cols);
+                std::vector<uint8_t> packed(rows16 ? rows16_bytes(c.type, rows, cols) : 0);
                 if (rows16) repack_rows16(c.type, I2sLayout::X86, wq, rows, cols, packed);
                 for (const bool use_rows16 : {false, true}) {
                     if (use_rows16 && !rows16) continue;

@@ -17,6 +17,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libpcre2-dev libicu-dev
+  libedit-dev                           # line editing in `bitnet chat` (BSD licence)
   python3 python3-numpy
   python3-jinja2                        # the chat-template oracle (Hugging Face renders with jinja2)
 )

@@ -30,7 +30,8 @@ struct GenerateResult {
     double prompt_ms = 0, gen_ms = 0;
 };
 
-// Evaluates `prompt_ids` after whatever the session holds, then generates. `on_text` receives
+// Evaluates `prompt_ids` after whatever the session holds (the penalties see both), then
+// generates. `on_text` receives
 // text as it becomes final; returning false cancels.
 GenerateResult generate(Session& session, const std::vector<TokenId>& prompt_ids,
                         const GenerateOptions& options,

@@ -44,6 +44,14 @@ class Session {
     // Forgets everything after the first n tokens (0: start over).
     void truncate(int64_t n);
 
+    // The token ids in the KV cache, in order (n_past() of them).
+    std::span<const int32_t> history() const;
+    // Prefix reuse (chat turns, server slots): keeps the longest common prefix of the cache
+    // and `ids`, forgets the rest, and returns how many tokens were kept, so that only
+    // ids[kept..] needs evaluating. At least one token of `ids` is always left to evaluate
+    // (so that fresh logits exist): when all of `ids` is cached, ids.size() - 1 are kept.
+    int64_t reuse_prefix(std::span<const int32_t> ids);
+
     const Model& model() const;
     int threads() const;
 

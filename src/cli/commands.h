@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bitnet/chat.h"
 #include "bitnet/model.h"
 
 namespace bitnet::cli {
@@ -22,6 +23,11 @@ std::string process_escapes(std::string_view text);
 // stderr.
 void print_load_messages(const Model& model, bool verbose);
 
+// --chat-template and --chat-template-file (chat and template share them).
+void add_chat_template_options(CLI::App* cmd, ChatTemplateOptions& options);
+// A --messages / /load file (parse_chat_input's JSON); throws Error naming the path.
+ChatInput read_messages_file(const std::string& path);
+
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
@@ -30,5 +36,7 @@ void register_detokenize(CLI::App& app);
 void register_run(CLI::App& app);
 void register_score(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_chat(CLI::App& app);
+void register_template(CLI::App& app);
 
 }  // namespace bitnet::cli

@@ -1,7 +1,10 @@
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -30,8 +33,17 @@ int run(int argc, char** argv) {
     bitnet::cli::register_run(app);
     bitnet::cli::register_score(app);
     bitnet::cli::register_bench(app);
+    bitnet::cli::register_chat(app);
+    bitnet::cli::register_template(app);
+    // llama.cpp's single-dash long options for the system prompt; CLI11 only knows --long.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    for (std::string& a : args) {
+        if (a == "-sys") a = "--system-prompt";
+        if (a == "-sysf") a = "--system-prompt-file";
+    }
+    std::reverse(args.begin(), args.end());
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

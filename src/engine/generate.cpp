@@ -81,6 +81,8 @@ GenerateResult generate(Session& session, const std::vector<TokenId>& prompt_ids
     GenerateResult r;
     r.prompt_ids = prompt_ids;
     Sampler sampler(o.sampling);
+    // Penalties look at the whole context, including tokens a reused prefix left in the cache.
+    for (TokenId t : session.history()) sampler.accept(t);
     for (TokenId t : prompt_ids) sampler.accept(t);
     StopFilter stops(o.stop);
     StreamDecoder decoder(tok);

@@ -26,7 +26,8 @@ class SessionImpl {
     ThreadPool pool;
     Forward forward;
     int64_t n_past = 0;
-    std::vector<float> logits;  // [rows, n_vocab]
+    std::vector<int32_t> history;  // [n_past] the ids in the KV cache
+    std::vector<float> logits;     // [rows, n_vocab]
     int64_t logit_rows = 0;
     bool all_rows = false;
 };
@@ -101,6 +102,7 @@ void Session::evaluate(std::span<const int32_t> tokens, bool all_logits) {
         }
     }
     s.n_past += n;
+    s.history.insert(s.history.end(), tokens.begin(), tokens.end());
     s.logits = std::move(all);
     s.logit_rows = all_logits ? n : 1;
     s.all_rows = all_logits;
@@ -128,8 +130,22 @@ void Session::truncate(int64_t n) {
     if (n < 0 || n > impl_->n_past)
         throw Error("cannot truncate to " + std::to_string(n) + " tokens");
     impl_->n_past = n;
+    impl_->history.resize(static_cast<size_t>(n));
     impl_->logits.clear();
     impl_->logit_rows = 0;
+}
+
+std::span<const int32_t> Session::history() const {
+    return impl_->history;
+}
+
+int64_t Session::reuse_prefix(std::span<const int32_t> ids) {
+    const std::vector<int32_t>& h = impl_->history;
+    const size_t limit = std::min(h.size(), ids.empty() ? size_t{0} : ids.size() - 1);
+    size_t keep = 0;
+    while (keep < limit && h[keep] == ids[keep]) ++keep;
+    if (keep < h.size()) truncate(static_cast<int64_t>(keep));
+    return static_cast<int64_t>(keep);
 }
 
 const Model& Session::model() const {

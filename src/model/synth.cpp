@@ -75,12 +75,13 @@ void validate(const SynthOptions& o) {
         throw Error("the 2B-4T replica needs --vocab (the Llama-3 vocabulary)");
 }
 
-// A small Llama-3-style chat template; the released file's own template text is not
-// reproduced.
+// The placeholder template Microsoft's converter wrote into the released file (MODELS.md):
+// verbatim, so that chat's detection of it is tested on the real text.
 constexpr const char* kReplicaChatTemplate =
     "{% for message in messages %}{% if loop.first %}{{ bos_token }}{% endif %}"
-    "{{ message['role'] | capitalize }}: {{ message['content'] }}<|eot_id|>{% endfor %}"
-    "{% if add_generation_prompt %}Assistant: {% endif %}";
+    "{% if message['role'] == 'user' %}{{ 'Human: ' + message['content'] + "
+    "'\\n\\nBITNETAssistant: ' + eos_token }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
 
 void set_replica_metadata(GgufMetadata& m, const SynthOptions& o, const GgufFile& vocab,
                           int64_t n_vocab) {
@@ -116,8 +117,7 @@ void set_replica_metadata(GgufMetadata& m, const SynthOptions& o, const GgufFile
                     static_cast<uint32_t>(v.get_uint("tokenizer.ggml.eos_token_id")));
     m.set<uint32_t>("tokenizer.ggml.padding_token_id",
                     static_cast<uint32_t>(v.get_uint("tokenizer.ggml.eos_token_id")));
-    m.set("tokenizer.chat_template",
-          v.get_or<std::string>("tokenizer.chat_template", kReplicaChatTemplate));
+    m.set("tokenizer.chat_template", std::string(kReplicaChatTemplate));
     m.set<uint32_t>("general.quantization_version", 2);
 }
 

@@ -39,6 +39,7 @@ double measure_read_bandwidth(int threads, size_t bytes, int repetitions) {
     for (int r = 0; r < std::max(1, repetitions); ++r) {
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<std::thread> pool;
+        pool.reserve(static_cast<size_t>(threads));
         const size_t per = words / static_cast<size_t>(threads);
         for (int t = 0; t < threads; ++t) {
             pool.emplace_back([&, t] {

@@ -45,6 +45,7 @@ template <typename F>
 void for_groups(int64_t groups, F&& fn) {
     const int n = static_cast<int>(std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
     std::vector<std::thread> pool;
+    pool.reserve(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
         pool.emplace_back([&, i] {
             for (int64_t g = i; g < groups; g += n) fn(g);

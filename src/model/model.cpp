@@ -32,9 +32,12 @@ std::string shape_text(const GgufTensorInfo& t) {
 // resident twice (the file stays mapped; its pages come back from the page cache if read).
 void release_pages(std::span<const uint8_t> bytes) {
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<uintptr_t>(bytes.data()) + page - 1) / page * page;
-    const auto end = (reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size()) / page * page;
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    const auto addr = reinterpret_cast<uintptr_t>(bytes.data());
+    const uintptr_t skip = (page - addr % page) % page;  // to the first whole page
+    if (bytes.size() <= skip) return;
+    const size_t len = (bytes.size() - skip) / page * page;
+    // The mapping is read-only and private: the pointer is only handed back to the kernel.
+    if (len > 0) ::madvise(const_cast<uint8_t*>(bytes.data() + skip), len, MADV_DONTNEED);
 }
 
 class Binder {

@@ -1,8 +1,8 @@
 // CPU feature detection and the instruction-set level kernels dispatch on.
 //
 // The level is chosen once, from cpuid, at the first call to active_isa(). The environment
-// variable BITNET_ISA=scalar|avx2|avx512|avx512vnni forces a lower level (for tests and comparisons);
-// asking for a level the CPU lacks is an error, never a silent fallback.
+// variable BITNET_ISA=scalar|avx2|avx512|avx512vnni forces a lower level (for tests and
+// comparisons); asking for a level the CPU lacks is an error, never a silent fallback.
 #pragma once
 
 #include <cstddef>

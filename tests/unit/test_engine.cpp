@@ -408,8 +408,8 @@ TEST(Engine, RequantizedHeadIsCloseAndBatchInvariant) {
     ModelOptions q6;
     q6.head_type = GgmlType::Q6_K;
     EXPECT_THROW(Model::load(path, q6), NotSupported);
-    const RunResult r = run_cli({"run", "-m", path, "-p", "Hi", "-n", "3", "--temp", "0",
-                                 "--head-type", "q8_0"});
+    const RunResult r =
+        run_cli({"run", "-m", path, "-p", "Hi", "-n", "3", "--temp", "0", "--head-type", "q8_0"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 

@@ -180,14 +180,13 @@ class EditReader : public LineReader {
 };
 
 struct ChatArgs {
-    std::string model, system, system_file, messages;
+    ModelArgs m;
+    std::string system, system_file, messages;
     ChatTemplateOptions tmpl;
-    int threads = 0;
-    int64_t ctx = 0;
     int n_predict = -1;
     SamplingOptions sampling;
     std::optional<uint64_t> seed;
-    bool context_shift = false, verbose = false;
+    bool context_shift = false, no_escape = false;
 };
 
 constexpr const char* kHelp =
@@ -234,7 +233,7 @@ class ChatLoop {
                        args_.context_shift ? " (the next turn drops the oldest turns)"
                                            : " (--context-shift drops the oldest turns)");
         }
-        if (args_.verbose) fmt::print(stderr, "stats: {}\n", r.stats.summary());
+        if (args_.m.verbose) fmt::print(stderr, "stats: {}\n", r.stats.summary());
         g_interrupted.store(false);
     }
 
@@ -372,8 +371,10 @@ class ChatLoop {
                 } else {
                     respond(text);
                 }
-            } catch (const Error& e) {
-                if (!interactive_) throw;  // scripts get exit status 1 and main's one line
+            } catch (const std::exception& e) {
+                // Scripts get exit status 1 and main's one line; at a terminal the conversation
+                // survives whatever one command or turn ran into.
+                if (!interactive_) throw;
                 fmt::print(stderr, "error: {}\n", e.what());
             }
         }
@@ -397,17 +398,15 @@ class ChatLoop {
 };
 
 void add_chat_options(CLI::App* cmd, ChatArgs& a) {
-    cmd->add_option("-m,--model", a.model, "GGUF model")->required();
-    cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")
-        ->check(CLI::Range(0, 1024));
-    cmd->add_option("-c,--ctx-size", a.ctx,
-                    "Context size in tokens (default: the model's, at most 4096)")
-        ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+    add_model_options(cmd, a.m,
+                      "Print a stats line per reply (prompt tokens new and reused, tokens/s) and "
+                      "what was assumed about the file");
     auto* s = cmd->add_option("--system-prompt", a.system,
                               "System message (also -sys; escapes \\n \\t ... are processed)");
     auto* sf = cmd->add_option("--system-prompt-file", a.system_file,
                                "Read the system message from a file (also -sysf; verbatim)");
     s->excludes(sf);
+    cmd->add_flag("--no-escape", a.no_escape, "Take --system-prompt literally (no \\n etc.)");
     add_chat_template_options(cmd, a.tmpl);
     cmd->add_option("--messages", a.messages,
                     "Start from a saved conversation (JSON: an array of messages or an object "
@@ -430,30 +429,24 @@ void add_chat_options(CLI::App* cmd, ChatArgs& a) {
                   "When the context is full, drop the oldest whole turns (the system message "
                   "stays) and go on. Unlike llama.cpp's --context-shift, which discards half of "
                   "the tokens after --keep, no turn is ever cut in the middle");
-    cmd->add_flag("-v,--verbose", a.verbose,
-                  "Print a stats line per reply (prompt tokens new and reused, tokens/s) and "
-                  "what was assumed about the file");
 }
 
 void run_chat(const ChatArgs& a) {
     SamplingOptions sampling = a.sampling;
     sampling.seed = a.seed ? *a.seed : std::random_device{}();
     validate(sampling);
-    auto model = Model::load(a.model);
-    print_load_messages(*model, a.verbose);
+    auto model = load_model(a.m);
     ChatFormatter formatter = ChatFormatter::for_model(*model, a.tmpl);
     for (const std::string& n : formatter.notices()) fmt::print(stderr, "note: {}\n", n);
-    if (a.verbose) fmt::print(stderr, "template: {}\n", formatter.description());
-    SessionOptions so;
-    so.n_ctx = a.ctx;
-    so.threads = a.threads;
+    if (a.m.verbose) fmt::print(stderr, "template: {}\n", formatter.description());
+    const SessionOptions so = session_options(a.m);
     ConversationOptions co;
     co.generate.n_predict = a.n_predict;
     co.generate.sampling = sampling;
     co.context_shift = a.context_shift;
     Conversation conv(Session(std::move(model), so), std::move(formatter), co);
     if (!a.messages.empty()) conv.set_input(read_messages_file(a.messages));
-    if (!a.system.empty()) conv.set_system(process_escapes(a.system));
+    if (!a.system.empty()) conv.set_system(a.no_escape ? a.system : process_escapes(a.system));
     if (!a.system_file.empty()) conv.set_system(read_text_file(a.system_file));
 
     const bool interactive = isatty(STDIN_FILENO) != 0;
@@ -465,7 +458,7 @@ void run_chat(const ChatArgs& a) {
     }
     std::setlocale(LC_CTYPE, "");
     install_sigint_flag();
-    fmt::print(stderr, "chatting with {} ({}); /help for commands, Ctrl+D to leave\n", a.model,
+    fmt::print(stderr, "chatting with {} ({}); /help for commands, Ctrl+D to leave\n", a.m.model,
                conv.formatter().description());
     EditReader reader;
     loop.run(reader);

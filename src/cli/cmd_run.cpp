@@ -17,34 +17,9 @@ namespace bitnet::cli {
 
 namespace {
 
-struct ModelArgs {
-    std::string model;
-    int threads = 0;
-    int64_t ctx = 0;
-    std::string layout = "auto";
-    std::string dump;
-    std::string head_type;
-    bool verbose = false;
-};
-
-void add_model_options(CLI::App* cmd, ModelArgs& a) {
-    cmd->add_option("-m,--model", a.model, "GGUF model")->required();
-    cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")
-        ->check(CLI::Range(0, 1024));
-    cmd->add_option("-c,--ctx-size", a.ctx,
-                    "Context size in tokens (default: the model's, at most 4096)")
-        ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-    cmd->add_option("--i2s-layout", a.layout, "I2_S packing: auto, x86 or arm")
-        ->capture_default_str();
-    cmd->add_option("--dump-tensors", a.dump,
-                    "Write every named intermediate to this folder (.npy)");
-    cmd->add_option("--head-type", a.head_type,
-                    "Requantize the output head at load: q8_0 (half the bytes of an F16 head per "
-                    "token; the embedding lookup stays exact)");
-    cmd->add_flag("-v,--verbose", a.verbose,
-                  "Say what was assumed about the file, and when a BOS already in the text "
-                  "replaces the one the tokenizer adds");
-}
+constexpr const char* kVerboseHelp =
+    "Say what was assumed about the file, and when a BOS already in the text replaces the one "
+    "the tokenizer adds";
 
 // Tokenizes with BOS/EOS as the vocabulary asks; a BOS already at the start of the text is
 // not doubled (the tokenizer does that), and --verbose says so.
@@ -65,26 +40,7 @@ std::vector<TokenId> encode_prompt(const Tokenizer& tok, const std::string& text
 }
 
 Session open_session(const ModelArgs& a) {
-    ModelOptions mo;
-    if (a.layout == "x86") {
-        mo.i2s_layout = I2sLayout::X86;
-    } else if (a.layout == "arm") {
-        mo.i2s_layout = I2sLayout::Arm;
-    } else if (a.layout != "auto") {
-        throw Error("--i2s-layout '" + a.layout + "' is not one of auto, x86, arm");
-    }
-    if (!a.head_type.empty()) {
-        const auto t = type_from_name(a.head_type);
-        if (!t) throw Error("--head-type '" + a.head_type + "' is not a ggml type name");
-        mo.head_type = *t;
-    }
-    SessionOptions so;
-    so.n_ctx = a.ctx;
-    so.threads = a.threads;
-    so.dump_dir = a.dump;
-    auto model = Model::load(a.model, mo);
-    print_load_messages(*model, a.verbose);
-    return Session(std::move(model), so);
+    return Session(load_model(a), session_options(a));
 }
 
 double tokens_per_second(size_t n, double ms) {
@@ -105,7 +61,7 @@ void register_run(CLI::App& app) {
         bool json = false, ignore_eos = false, no_escape = false;
     };
     auto a = std::make_shared<Args>();
-    add_model_options(cmd, a->model);
+    add_model_options(cmd, a->model, kVerboseHelp);
     auto* p = cmd->add_option("-p,--prompt", a->prompt,
                               "Prompt text (special tokens in it are parsed; escapes \\n \\r "
                               "\\t \\' \\\" \\\\ \\xHH are processed unless --no-escape)");
@@ -197,7 +153,7 @@ void register_score(CLI::App& app) {
         bool json = false;
     };
     auto a = std::make_shared<Args>();
-    add_model_options(cmd, a->model);
+    add_model_options(cmd, a->model, kVerboseHelp);
     auto* t = cmd->add_option("--text", a->text, "Text to score");
     auto* f = cmd->add_option("--file", a->file, "File to score");
     t->excludes(f);

@@ -8,6 +8,7 @@
 
 #include "bitnet/chat.h"
 #include "bitnet/model.h"
+#include "bitnet/session.h"
 
 namespace bitnet::cli {
 
@@ -18,6 +19,22 @@ std::string read_text_file(const std::string& path);
 // \" \\ and \xHH (two hex digits); any other backslash stays as written. Prompt files (-f)
 // are taken verbatim.
 std::string process_escapes(std::string_view text);
+
+// The options every command that loads a model shares (-m, -t, -c, --i2s-layout,
+// --dump-tensors, --head-type, -v).
+struct ModelArgs {
+    std::string model;
+    int threads = 0;
+    int64_t ctx = 0;
+    std::string layout = "auto";
+    std::string dump;
+    std::string head_type;
+    bool verbose = false;
+};
+void add_model_options(CLI::App* cmd, ModelArgs& args, const std::string& verbose_help);
+// Loads the model as the options say and prints its warnings (and, with -v, assumptions).
+std::shared_ptr<Model> load_model(const ModelArgs& args);
+SessionOptions session_options(const ModelArgs& args);
 
 // Warnings about the file (always) and the assumptions taken loading it (with --verbose), on
 // stderr.

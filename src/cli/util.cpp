@@ -62,6 +62,50 @@ std::string process_escapes(std::string_view in) {
     return out;
 }
 
+void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_help) {
+    cmd->add_option("-m,--model", a.model, "GGUF model")->required();
+    cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")
+        ->check(CLI::Range(0, 1024));
+    cmd->add_option("-c,--ctx-size", a.ctx,
+                    "Context size in tokens (default: the model's, at most 4096)")
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+    cmd->add_option("--i2s-layout", a.layout, "I2_S packing: auto, x86 or arm")
+        ->capture_default_str();
+    cmd->add_option("--dump-tensors", a.dump,
+                    "Write every named intermediate to this folder (.npy)");
+    cmd->add_option("--head-type", a.head_type,
+                    "Requantize the output head at load: q8_0 (half the bytes of an F16 head per "
+                    "token; the embedding lookup stays exact)");
+    cmd->add_flag("-v,--verbose", a.verbose, verbose_help);
+}
+
+std::shared_ptr<Model> load_model(const ModelArgs& a) {
+    ModelOptions mo;
+    if (a.layout == "x86") {
+        mo.i2s_layout = I2sLayout::X86;
+    } else if (a.layout == "arm") {
+        mo.i2s_layout = I2sLayout::Arm;
+    } else if (a.layout != "auto") {
+        throw Error("--i2s-layout '" + a.layout + "' is not one of auto, x86, arm");
+    }
+    if (!a.head_type.empty()) {
+        const auto t = type_from_name(a.head_type);
+        if (!t) throw Error("--head-type '" + a.head_type + "' is not a ggml type name");
+        mo.head_type = *t;
+    }
+    auto model = Model::load(a.model, mo);
+    print_load_messages(*model, a.verbose);
+    return model;
+}
+
+SessionOptions session_options(const ModelArgs& a) {
+    SessionOptions so;
+    so.n_ctx = a.ctx;
+    so.threads = a.threads;
+    so.dump_dir = a.dump;
+    return so;
+}
+
 void print_load_messages(const Model& model, bool verbose) {
     for (const std::string& w : model.warnings()) fmt::print(stderr, "warning: {}\n", w);
     if (!verbose) return;

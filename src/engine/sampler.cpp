@@ -77,8 +77,12 @@ std::vector<std::pair<TokenId, float>> Sampler::distribution(std::span<const flo
     bool any_finite = false;
     for (size_t i = 0; i < l.size(); ++i) {
         if (std::isnan(l[i]) || l[i] == INFINITY) {
-            throw Error("sampling: the logit of token " + std::to_string(i) + " is " +
-                        (std::isnan(l[i]) ? "NaN" : "+inf") + "; refusing to sample");
+            const bool from_penalty = std::isfinite(logits[i]);
+            throw Error(
+                "sampling: the logit of token " + std::to_string(i) + " is " +
+                (std::isnan(l[i]) ? "NaN" : "+inf") +
+                (from_penalty ? " after the repetition penalties (check their values)" : "") +
+                "; refusing to sample");
         }
         any_finite = any_finite || l[i] != -INFINITY;
     }

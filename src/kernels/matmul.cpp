@@ -4,6 +4,7 @@
 #include "bitnet/error.h"
 #include "core/fp16.h"
 #include "kernels/gemm.h"
+#include "kernels/repack.h"
 #include "kernels/vec_dot_avx2.h"
 #include "kernels/vec_dot_avx512.h"
 #include "quant/blocks.h"
@@ -37,14 +38,17 @@ GemmFn gemm_rows16_for(GgmlType weight) {
     return nullptr;
 }
 
-std::string kernel_name(GgmlType weight, I2sLayout layout) {
-    if (gemm_rows16_for(weight) != nullptr &&
-        (weight != GgmlType::I2_S || layout == I2sLayout::X86))
-        return "avx512vnni rows16";
-    if (gemm_for(weight, layout) != nullptr) return "avx512vnni gemm";
-    if (active_isa() >= Isa::Avx512 && vec_dot_avx512(weight) != nullptr) return "avx512";
-    if (active_isa() >= Isa::Avx2 && vec_dot_avx2(weight, layout) != nullptr) return "avx2";
+std::string kernel_name(const WeightMatrix& w) {
+    if (w.rows16) return "avx512vnni rows16";
+    if (gemm_for(w.type, w.i2s_layout) != nullptr) return "avx512vnni gemm";
+    if (active_isa() >= Isa::Avx512 && vec_dot_avx512(w.type) != nullptr) return "avx512";
+    if (active_isa() >= Isa::Avx2 && vec_dot_avx2(w.type, w.i2s_layout) != nullptr) return "avx2";
     return "scalar";
+}
+
+size_t held_bytes(const WeightMatrix& w) {
+    if (w.rows16) return rows16_bytes(w.type, w.rows, w.cols);
+    return static_cast<size_t>(w.rows) * w.row_bytes;
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,

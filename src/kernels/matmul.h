@@ -41,7 +41,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 // The row dot product in use for a weight (the best for the active ISA).
 VecDotFn vec_dot_for(GgmlType weight, I2sLayout layout);
 
-// Which implementation matmul() uses for a weight ("avx2", "scalar", ...), for reports.
-std::string kernel_name(GgmlType weight, I2sLayout layout);
+// Which implementation matmul() uses for a weight ("avx512vnni rows16", "avx2", ...), for
+// reports.
+std::string kernel_name(const WeightMatrix& w);
+
+// Bytes the matrix occupies as held (rows16 Q8_0 carries its block sums).
+size_t held_bytes(const WeightMatrix& w);
 
 }  // namespace bitnet

@@ -40,6 +40,21 @@ void pack_row(const uint8_t* codes, int64_t n, int r, uint8_t* out) {
     }
 }
 
+// One 32-value block of a 16-row group in the rows16 Q8_0 layout (kRows16Q8Block bytes).
+void pack_q8_0_block(const uint8_t* rows, size_t row_bytes, int64_t b, uint8_t* out) {
+    for (int r = 0; r < 16; ++r) {
+        const auto& blk =
+            reinterpret_cast<const BlockQ8_0*>(rows + static_cast<size_t>(r) * row_bytes)[b];
+        int16_t sum = 0;
+        for (int v = 0; v < 32; ++v) {
+            out[64 * (v / 4) + 4 * r + v % 4] = static_cast<uint8_t>(blk.qs[v]);
+            sum = static_cast<int16_t>(sum + blk.qs[v]);
+        }
+        std::memcpy(out + 8 * 64 + 2 * r, &blk.d, 2);
+        std::memcpy(out + 8 * 64 + 32 + 2 * r, &sum, 2);
+    }
+}
+
 // Runs fn(group) for every group, on all hardware threads.
 template <typename F>
 void for_groups(int64_t groups, F&& fn) {
@@ -81,18 +96,8 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
         for_groups(rows / 16, [&](int64_t g) {
             const uint8_t* grp = src.data() + static_cast<size_t>(g) * 16 * row_bytes;
             for (int64_t b = 0; b < nb; ++b) {
-                uint8_t* out = dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block;
-                for (int r = 0; r < 16; ++r) {
-                    const auto& blk = reinterpret_cast<const BlockQ8_0*>(
-                        grp + static_cast<size_t>(r) * row_bytes)[b];
-                    int16_t sum = 0;
-                    for (int v = 0; v < 32; ++v) {
-                        out[64 * (v / 4) + 4 * r + v % 4] = static_cast<uint8_t>(blk.qs[v]);
-                        sum = static_cast<int16_t>(sum + blk.qs[v]);
-                    }
-                    std::memcpy(out + 8 * 64 + 2 * r, &blk.d, 2);
-                    std::memcpy(out + 8 * 64 + 32 + 2 * r, &sum, 2);
-                }
+                pack_q8_0_block(grp, row_bytes, b,
+                                dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block);
             }
         });
         return;
@@ -160,18 +165,8 @@ void requantize_q8_0(GgmlType from, std::span<const uint8_t> src, int64_t rows, 
         quantize_tensor(GgmlType::Q8_0, f.data(), n, cols, q);
         const int64_t nb = cols / 32;
         for (int64_t b = 0; b < nb; ++b) {
-            uint8_t* out = dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block;
-            for (int r = 0; r < 16; ++r) {
-                const auto& blk = reinterpret_cast<const BlockQ8_0*>(
-                    q.data() + static_cast<size_t>(r) * q8_row)[b];
-                int16_t sum = 0;
-                for (int v = 0; v < 32; ++v) {
-                    out[64 * (v / 4) + 4 * r + v % 4] = static_cast<uint8_t>(blk.qs[v]);
-                    sum = static_cast<int16_t>(sum + blk.qs[v]);
-                }
-                std::memcpy(out + 8 * 64 + 2 * r, &blk.d, 2);
-                std::memcpy(out + 8 * 64 + 32 + 2 * r, &sum, 2);
-            }
+            pack_q8_0_block(q.data(), q8_row, b,
+                            dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block);
         }
     });
 }

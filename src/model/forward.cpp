@@ -69,6 +69,8 @@ void Forward::self_attention(const LayerWeights& lw, int il) {
     mm(lw.wv, a.cur, a.v);
     rope_qk();
     dump("Qcur", il, a.q, width);
+    dump("Kcur", il, a.k, kv.width);
+    dump("Vcur", il, a.v, kv.width);
     attention(il);
     dump("kqv_out", il, a.attn, width);
 }
@@ -184,13 +186,18 @@ void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
             const int64_t pos = p0 + (n - rows) + r;
             std::string where = "result_output";
             std::vector<float> ignored;
-            check_finite = true;
+            struct Checking {  // checks stay on for this pass only, however it ends
+                bool& flag;
+                explicit Checking(bool& f) : flag(f) { flag = true; }
+                ~Checking() { flag = false; }
+                Checking(const Checking&) = delete;
+                Checking& operator=(const Checking&) = delete;
+            } checking(check_finite);
             try {
                 pass(tokens, n, p0, all_logits, ignored);
             } catch (const NonFinite& e) {
                 where = fmt::format("{} (at position {}, {})", e.name, e.pos, e.value);
             }
-            check_finite = false;
             throw Error(fmt::format(
                 "the model's logits are not finite ({} for token {} at position {}); the first "
                 "non-finite intermediate is {}: the weights hold NaN/Inf or the activations "

@@ -91,13 +91,16 @@ class Binder {
         return v;
     }
 
-    // A projection inside a block: may be held rows16 (kernels/repack.h) for the tiled kernels.
-    WeightMatrix projection(const std::string& name, int64_t cols, int64_t rows,
-                            std::vector<std::vector<uint8_t>>& store) {
-        WeightMatrix w = matrix(name, cols, rows);
+    // A projection inside a block, bound in place; hold_rows16() may rearrange it later.
+    WeightMatrix projection(const std::string& name, int64_t cols, int64_t rows) {
+        return matrix(name, cols, rows);
+    }
+
+    // Holds a projection rows16 (kernels/repack.h) for the tiled kernels, where one exists.
+    static void hold_rows16(WeightMatrix& w, std::vector<std::vector<uint8_t>>& store) {
         if (gemm_rows16_for(w.type) == nullptr ||
             !can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols))
-            return w;
+            return;
         const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
         const std::span<const uint8_t> src(w.data, bytes);
         std::vector<uint8_t>& dst = store.emplace_back(rows16_bytes(w.type, w.rows, w.cols));
@@ -105,7 +108,6 @@ class Binder {
         w.data = dst.data();
         w.rows16 = true;
         release_pages(src);
-        return w;
     }
 
     WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) {
@@ -374,8 +376,6 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     m->output_norm = b.vector("output_norm.weight", h.n_embd);
     h.tied_output = b.find("output.weight") == nullptr;
     m->output = h.tied_output ? m->token_embd : b.matrix("output.weight", h.n_embd, h.n_vocab);
-    if (options.head_type && *options.head_type != m->output.type)
-        m->output = requantized_head(m->output, *options.head_type, h.tied_output, m->repacked);
 
     const int64_t e = h.n_embd, kv = h.head_dim * h.n_head_kv, ff = h.n_ff;
     const bool sub_norms = h.arch != Architecture::Llama;
@@ -388,28 +388,34 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
             lw.attn_sub_norm = b.vector(p + "attn_sub_norm.weight", e);
             lw.ffn_sub_norm = b.vector(p + "ffn_sub_norm.weight", ff);
         }
-        auto& store = m->repacked;
-        lw.wq = b.projection(p + "attn_q.weight", e, e, store);
-        lw.wk = b.projection(p + "attn_k.weight", e, kv, store);
-        lw.wv = b.projection(p + "attn_v.weight", e, kv, store);
-        lw.wo = b.projection(p + "attn_output.weight", e, e, store);
-        lw.ffn_gate = b.projection(p + "ffn_gate.weight", e, ff, store);
-        lw.ffn_up = b.projection(p + "ffn_up.weight", e, ff, store);
-        lw.ffn_down = b.projection(p + "ffn_down.weight", ff, e, store);
+        lw.wq = b.projection(p + "attn_q.weight", e, e);
+        lw.wk = b.projection(p + "attn_k.weight", e, kv);
+        lw.wv = b.projection(p + "attn_v.weight", e, kv);
+        lw.wo = b.projection(p + "attn_output.weight", e, e);
+        lw.ffn_gate = b.projection(p + "ffn_gate.weight", e, ff);
+        lw.ffn_up = b.projection(p + "ffn_up.weight", e, ff);
+        lw.ffn_down = b.projection(p + "ffn_down.weight", ff, e);
         m->layers.push_back(std::move(lw));
     }
     check_leftovers(b.unused(), h, path);
+    // Only a file that will be used pays for rearranging its weights.
+    for (LayerWeights& lw : m->layers) {
+        for (WeightMatrix* w :
+             {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down})
+            Binder::hold_rows16(*w, m->repacked);
+    }
+    if (options.head_type && *options.head_type != m->output.type)
+        m->output = requantized_head(m->output, *options.head_type, h.tied_output, m->repacked);
     return std::shared_ptr<Model>(new Model(std::move(m)));
 }
 
 uint64_t Model::weight_bytes_per_token() const {
     const ModelImpl& m = *impl_;
-    auto bytes = [](const WeightMatrix& w) { return static_cast<uint64_t>(w.rows) * w.row_bytes; };
-    uint64_t total = bytes(m.output) + m.token_embd.row_bytes;
+    uint64_t total = held_bytes(m.output) + m.token_embd.row_bytes;
     for (const LayerWeights& l : m.layers) {
         for (const WeightMatrix* w :
              {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
-            total += bytes(*w);
+            total += held_bytes(*w);
     }
     return total;
 }
@@ -418,8 +424,8 @@ std::string Model::kernel_summary() const {
     const ModelImpl& m = *impl_;
     if (m.layers.empty()) return "";
     const WeightMatrix& w = m.layers[0].wq;
-    return fmt::format("{} {}, head {} {}", type_name(w.type), kernel_name(w.type, w.i2s_layout),
-                       type_name(m.output.type), kernel_name(m.output.type, m.output.i2s_layout));
+    return fmt::format("{} {}, head {} {}", type_name(w.type), kernel_name(w),
+                       type_name(m.output.type), kernel_name(m.output));
 }
 
 const std::vector<std::string>& Model::assumptions() const {

@@ -101,6 +101,7 @@ TensorCheck check_tensor(GgmlType type, std::span<const uint8_t> bytes, int64_t 
         c.skipped = "decoding " + std::string(type_name(type)) + " is not supported";
         return c;
     }
+    if (n_elements == 0) return c;  // an empty tensor has nothing to check
     if (row_length <= 0 || n_elements < 0 || n_elements % row_length != 0)
         throw Error("check: " + std::to_string(n_elements) + " values in rows of " +
                     std::to_string(row_length));

@@ -66,8 +66,14 @@ ChatInput parse_chat_input(const Json& json) {
                 in.messages = value;
             } else if (key == "tools") {
                 in.tools = value;
-            } else if (key == "add_generation_prompt" && value.is_boolean()) {
+            } else if (key == "add_generation_prompt") {
+                if (!value.is_boolean())
+                    throw Error("\"add_generation_prompt\" must be true or false");
                 in.add_generation_prompt = value.get<bool>();
+            } else if (key == "bos_token" || key == "eos_token") {
+                // The tokenizer's own: a file cannot redefine them (the BOS/EOS trimming after
+                // rendering depends on them being the vocabulary's text).
+                throw Error("\"" + key + "\" comes from the model's vocabulary and cannot be set");
             } else {
                 in.extra[key] = value;
             }

@@ -274,18 +274,24 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
     const auto n = static_cast<uint64_t>(tokens.size());
     // An id outside the vocabulary is ignored with a warning: the slot stays empty rather than
     // taking a default (llama.cpp substitutes 11 for gpt2 vocabularies, an ordinary token).
-    auto read_id = [&](const char* key, TokenId& id) {
+    // `legacy` keys (prefix/suffix/middle) only fill a slot; a bad one never clears a good id.
+    auto read_id = [&](const char* key, TokenId& id, bool legacy = false) {
         if (id >= 0 && static_cast<uint64_t>(id) >= n) id = kNoToken;
         if (!m.contains(key)) return;
-        const uint64_t v = m.get_uint(key);
-        if (v < n) {
-            id = static_cast<TokenId>(v);
-            return;
+        std::string value;
+        try {
+            const uint64_t v = m.get_uint(key);
+            if (v < n) {
+                id = static_cast<TokenId>(v);
+                return;
+            }
+            value = std::to_string(v);
+        } catch (const Error&) {  // negative, or not an integer
+            value = "a negative or non-integer value";
         }
-        id = kNoToken;
-        t->warnings.push_back(std::string(key) + " = " + std::to_string(v) +
-                              " is outside the vocabulary (" + std::to_string(n) +
-                              " tokens): ignored");
+        if (!legacy) id = kNoToken;
+        t->warnings.push_back(std::string(key) + " = " + value + " is outside the vocabulary (" +
+                              std::to_string(n) + " tokens): ignored");
     };
     read_id("tokenizer.ggml.bos_token_id", s.bos);
     read_id("tokenizer.ggml.eos_token_id", s.eos);
@@ -302,9 +308,9 @@ Tokenizer Tokenizer::from_gguf(const GgufMetadata& m) {
     read_id("tokenizer.ggml.fim_pad_token_id", s.fim_pad);
     read_id("tokenizer.ggml.fim_rep_token_id", s.fim_rep);
     read_id("tokenizer.ggml.fim_sep_token_id", s.fim_sep);
-    read_id("tokenizer.ggml.prefix_token_id", s.fim_pre);
-    read_id("tokenizer.ggml.suffix_token_id", s.fim_suf);
-    read_id("tokenizer.ggml.middle_token_id", s.fim_mid);
+    read_id("tokenizer.ggml.prefix_token_id", s.fim_pre, true);
+    read_id("tokenizer.ggml.suffix_token_id", s.fim_suf, true);
+    read_id("tokenizer.ggml.middle_token_id", s.fim_mid, true);
 
     t->add_bos = m.get_or<bool>("tokenizer.ggml.add_bos_token", t->add_bos);
     t->add_eos = m.get_or<bool>("tokenizer.ggml.add_eos_token", t->add_eos);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bitnet/cpu.h"
 #include "bitnet/error.h"
 #include "bitnet/generate.h"
 #include "bitnet/sampling.h"
@@ -411,6 +412,35 @@ TEST(Engine, RequantizedHeadIsCloseAndBatchInvariant) {
     const RunResult r =
         run_cli({"run", "-m", path, "-p", "Hi", "-n", "3", "--temp", "0", "--head-type", "q8_0"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace bitnet::test
+
+namespace bitnet::test {
+namespace {
+
+// The whole model through the rows16 kernels (repacked at load, mapped pages released) against
+// the plain AVX2 row dots, in separate processes (BITNET_ISA is read once): with a Q8_0 head every
+// matrix product is integer-exact on both paths, so the log-probabilities must be identical.
+TEST(Rows16, WholeModelMatchesTheAvx2Path) {
+    if (best_isa() < Isa::Avx512Vnni) GTEST_SKIP() << "this CPU has no AVX512_VNNI";
+    TempDir tmp;
+    for (GgmlType type : {GgmlType::TQ2_0, GgmlType::I2_S}) {
+        SCOPED_TRACE(std::string(type_name(type)));
+        const std::string path =
+            small_model(tmp, type, type == GgmlType::I2_S ? "bitnet-b1.58" : "bitnet");
+        auto score = [&](const char* isa) {
+            setenv("BITNET_ISA", isa, 1);
+            const RunResult r = run_cli({"score", "-m", path, "--text",
+                                         "Every matrix product is exact on both paths.", "--json",
+                                         "--head-type", "q8_0", "-t", "2"});
+            unsetenv("BITNET_ISA");
+            EXPECT_EQ(r.exit_code, 0) << r.err;
+            return nlohmann::json::parse(r.out).at("token_logprobs");
+        };
+        EXPECT_EQ(score("avx2"), score("avx512vnni"));
+    }
 }
 
 }  // namespace

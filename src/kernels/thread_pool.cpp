@@ -11,6 +11,16 @@
 
 namespace bitnet {
 
+template <typename Done>
+bool ThreadPool::spin(Done&& done) {
+    const auto until = std::chrono::steady_clock::now() + kSpin;
+    while (!done()) {
+        for (int i = 0; i < 64; ++i) BITNET_PAUSE();
+        if (std::chrono::steady_clock::now() > until) return done();
+    }
+    return true;
+}
+
 ThreadPool::ThreadPool(int threads) {
     const int n = std::max(1, threads);
     for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker(i); });
@@ -43,13 +53,11 @@ void ThreadPool::run_chunk(int index) {
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     while (true) {
-        for (int i = 0; i < kSpinIterations; ++i) {
-            if (generation_.load(std::memory_order_acquire) != seen ||
-                stop_.load(std::memory_order_relaxed))
-                break;
-            BITNET_PAUSE();
-        }
-        if (generation_.load(std::memory_order_acquire) == seen) {
+        const bool woken = spin([&] {
+            return generation_.load(std::memory_order_acquire) != seen ||
+                   stop_.load(std::memory_order_relaxed);
+        });
+        if (!woken) {
             std::unique_lock<std::mutex> lock(mutex_);
             start_cv_.wait(lock, [&] {
                 return stop_.load() || generation_.load(std::memory_order_acquire) != seen;
@@ -84,9 +92,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     }
     start_cv_.notify_all();
     run_chunk(0);
-    for (int i = 0; i < kSpinIterations && pending_.load(std::memory_order_acquire) != 0; ++i)
-        BITNET_PAUSE();
-    if (pending_.load(std::memory_order_acquire) != 0) {
+    if (!spin([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
         std::unique_lock<std::mutex> lock(mutex_);
         done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }

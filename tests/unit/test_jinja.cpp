@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitnet/chat_template.h"
+#include "bitnet/gguf.h"
 #include "support/test_paths.h"
 
 namespace {
@@ -448,23 +449,38 @@ TEST(JinjaDifferential, LlamaCppTemplateCorpus) {
     }
     std::sort(files.begin(), files.end());
     ASSERT_GE(files.size(), 50u) << "no templates in " << dir << " (run scripts/setup.sh)";
+    // The corpus: every template file, then every tokenizer.chat_template of the bundle's
+    // vocabulary files (named by the vocabulary).
+    std::vector<std::pair<std::string, std::string>> corpus;
+    for (const auto& f : files)
+        corpus.emplace_back(f.filename().string(), bitnet::test::read_file(f));
+    size_t from_vocabs = 0;
+    for (const auto& v : bitnet::test::vocab_files()) {
+        const bitnet::GgufFile g = bitnet::GgufFile::open(v.string());
+        const bitnet::GgufValue* t = g.metadata().find("tokenizer.chat_template");
+        if (t == nullptr || t->type() != bitnet::GgufType::String) continue;
+        corpus.emplace_back(v.filename().string(), std::get<std::string>(t->data));
+        ++from_vocabs;
+    }
     std::vector<Case> cases;
-    for (const auto& f : files) {
-        const std::string src = bitnet::test::read_file(f);
+    for (const auto& [label, src] : corpus) {
         for (Json ctx : conversations()) {
             const std::string name = ctx["name"].get<std::string>();
             ctx.erase("name");
-            cases.push_back({f.filename().string() + " / " + name, src, ctx});
+            cases.push_back({label + " / " + name, src, ctx});
         }
     }
     std::map<std::string, std::vector<std::string>> failures;
     const Tally t = compare_all(cases, &failures);
     int passing = 0;
-    for (const auto& f : files) passing += failures.count(f.filename().string()) == 0 ? 1 : 0;
+    for (const auto& [label, src] : corpus) passing += failures.count(label) == 0 ? 1 : 0;
+    std::printf("[jinja differential] %zu template files + %zu vocabulary chat templates\n",
+                files.size(), from_vocabs);
     std::printf(
         "[jinja differential] templates: %d of %zu fully agree; cases: %zu, identical %d, "
         "both raise_exception (same message) %d, both error %d, mismatches %d\n",
-        passing, files.size(), cases.size(), t.identical, t.both_raise, t.both_error, t.mismatches);
+        passing, corpus.size(), cases.size(), t.identical, t.both_raise, t.both_error,
+        t.mismatches);
     for (const auto& [tmpl, problems] : failures) {
         const auto allowed = kAllowedToDiffer.find(tmpl);
         for (size_t k = 0; k < problems.size() && k < 3; ++k)

@@ -47,6 +47,9 @@ int64_t gemm_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_rows16_tq2_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_rows16_i2s_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_rows16_q8_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+// AVX2 (vpmaddubsw); no Q8_0: unsigned-offset activations times int8 weights overflow int16.
+int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
+int64_t gemm_rows16_i2s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 
 }  // namespace bitnet

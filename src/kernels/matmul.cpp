@@ -35,11 +35,15 @@ GemmFn gemm_rows16_for(GgmlType weight) {
         if (weight == GgmlType::I2_S) return gemm_rows16_i2s_avx512vnni;
         if (weight == GgmlType::Q8_0) return gemm_rows16_q8_0_avx512vnni;
     }
+    if (active_isa() >= Isa::Avx2) {
+        if (weight == GgmlType::TQ2_0) return gemm_rows16_tq2_0_avx2;
+        if (weight == GgmlType::I2_S) return gemm_rows16_i2s_avx2;
+    }
     return nullptr;
 }
 
 std::string kernel_name(const WeightMatrix& w) {
-    if (w.rows16) return "avx512vnni rows16";
+    if (w.rows16) return active_isa() >= Isa::Avx512Vnni ? "avx512vnni rows16" : "avx2 rows16";
     if (gemm_for(w.type, w.i2s_layout) != nullptr) return "avx512vnni gemm";
     if (active_isa() >= Isa::Avx512 && vec_dot_avx512(w.type) != nullptr) return "avx512";
     if (active_isa() >= Isa::Avx2 && vec_dot_avx2(w.type, w.i2s_layout) != nullptr) return "avx2";

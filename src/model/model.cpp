@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "bitnet/error.h"
@@ -398,8 +399,12 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
         m->layers.push_back(std::move(lw));
     }
     check_leftovers(b.unused(), h, path);
-    // Only a file that will be used pays for rearranging its weights.
+    // Only a file that will be used pays for rearranging its weights. BITNET_REPACK=0 keeps
+    // them as mapped (to compare the two paths, or to save the load time).
+    const char* repack_env = std::getenv("BITNET_REPACK");
+    const bool repack = repack_env == nullptr || std::string(repack_env) != "0";
     for (LayerWeights& lw : m->layers) {
+        if (!repack) break;
         for (WeightMatrix* w :
              {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down})
             Binder::hold_rows16(*w, m->repacked);

@@ -421,25 +421,30 @@ namespace bitnet::test {
 namespace {
 
 // The whole model through the rows16 kernels (repacked at load, mapped pages released) against
-// the plain AVX2 row dots, in separate processes (BITNET_ISA is read once): with a Q8_0 head every
-// matrix product is integer-exact on both paths, so the log-probabilities must be identical.
-TEST(Rows16, WholeModelMatchesTheAvx2Path) {
+// the plain layout (BITNET_REPACK=0), and the AVX-512 VNNI kernels against the AVX2 ones, in
+// separate processes (the environment is read once): with a Q8_0 head every matrix product is
+// integer-exact on all paths, so the log-probabilities must be identical.
+TEST(Rows16, WholeModelMatchesThePlainLayoutAndAvx2) {
     if (best_isa() < Isa::Avx512Vnni) GTEST_SKIP() << "this CPU has no AVX512_VNNI";
     TempDir tmp;
     for (GgmlType type : {GgmlType::TQ2_0, GgmlType::I2_S}) {
         SCOPED_TRACE(std::string(type_name(type)));
         const std::string path =
             small_model(tmp, type, type == GgmlType::I2_S ? "bitnet-b1.58" : "bitnet");
-        auto score = [&](const char* isa) {
+        auto score = [&](const char* isa, const char* repack) {
             setenv("BITNET_ISA", isa, 1);
+            setenv("BITNET_REPACK", repack, 1);
             const RunResult r = run_cli({"score", "-m", path, "--text",
                                          "Every matrix product is exact on both paths.", "--json",
                                          "--head-type", "q8_0", "-t", "2"});
             unsetenv("BITNET_ISA");
+            unsetenv("BITNET_REPACK");
             EXPECT_EQ(r.exit_code, 0) << r.err;
             return nlohmann::json::parse(r.out).at("token_logprobs");
         };
-        EXPECT_EQ(score("avx2"), score("avx512vnni"));
+        const auto rows16 = score("avx512vnni", "1");
+        EXPECT_EQ(rows16, score("avx512vnni", "0")) << "rows16 against the plain layout";
+        EXPECT_EQ(rows16, score("avx2", "1")) << "AVX-512 VNNI against AVX2 rows16";
     }
 }
 

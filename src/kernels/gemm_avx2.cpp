@@ -1,0 +1,144 @@
+// rows16 kernels (kernels/repack.h) for AVX2: the same interleaved tiles as the AVX-512 VNNI
+// ones, multiplied with vpmaddubsw. A 64-byte vector of the layout is two ymm halves (rows 0-7
+// and 8-15). Products of a code (0..2) and an int8 activation summed in pairs fit int16, and so
+// do up to 64 of those pair sums (|512| each: exactly the 64 steps of a 256-value TQ2_0 block,
+// 32 steps of an I2_S 128-value block), so int16 lanes accumulate a whole block before one
+// vpmaddwd widens them. Integer sums are exact and each lane repeats the scalar reference's
+// float operations, so results are bit-identical to it.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "kernels/gemm.h"
+#include "quant/blocks.h"
+
+namespace bitnet {
+
+namespace {
+
+inline __m256i bcast4(const uint8_t* p) {
+    int32_t v = 0;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// acc16[t][h] += codes · activations over the 4 shifts of one 64-byte vector.
+template <int T>
+inline void step(__m256i (*acc16)[2], const uint8_t* vec, const uint8_t* const* act, size_t off) {
+    const __m256i mask = _mm256_set1_epi8(3);
+    const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vec));
+    const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vec + 32));
+    for (int s = 0; s < 4; ++s) {
+        const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(p0, 2 * s), mask);
+        const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(p1, 2 * s), mask);
+        for (int t = 0; t < T; ++t) {
+            const __m256i a = bcast4(act[t] + off + static_cast<size_t>(4 * s));
+            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
+            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
+        }
+    }
+}
+
+template <int T>
+void rows16_tq2_0(const GemmArgs& g, int64_t group, int64_t t0) {
+    const int64_t nb = g.cols / kQK;
+    constexpr size_t kGroupBlock = 16 * sizeof(BlockTQ2_0);
+    const uint8_t* base = g.w + static_cast<size_t>(group * nb) * kGroupBlock;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 sum[T][2];
+    const uint8_t* act[T];
+    for (int t = 0; t < T; ++t) {
+        sum[t][0] = sum[t][1] = _mm256_setzero_ps();
+        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + offsetof(BlockQ8K, qs);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
+        const size_t a_off = static_cast<size_t>(b) * sizeof(BlockQ8K);
+        __m256i acc16[T][2];
+        for (int t = 0; t < T; ++t) acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
+        for (int q = 0; q < 16; ++q)
+            step<T>(acc16, blk + 64 * q, act, a_off + static_cast<size_t>(16 * q));
+        const __m128i* d = reinterpret_cast<const __m128i*>(blk + 16 * 64);
+        const __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128(d)),
+                              _mm256_cvtph_ps(_mm_loadu_si128(d + 1))};
+        for (int t = 0; t < T; ++t) {
+            const auto k = static_cast<size_t>((t0 + t) * nb + b);
+            const __m256i qsum = _mm256_set1_epi32(g.block_qsum[k]);
+            const __m256 da = _mm256_set1_ps(g.block_d[k]);
+            for (int h = 0; h < 2; ++h) {
+                const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(acc16[t][h], ones), qsum);
+                sum[t][h] = _mm256_add_ps(
+                    sum[t][h], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(da, dw[h])));
+            }
+        }
+    }
+    const __m256 scale = _mm256_set1_ps(g.scale);
+    for (int t = 0; t < T; ++t) {
+        float* y = g.y + static_cast<size_t>(t0 + t) * static_cast<size_t>(g.ldy) +
+                   static_cast<size_t>(group * 16);
+        _mm256_storeu_ps(y, _mm256_mul_ps(scale, sum[t][0]));
+        _mm256_storeu_ps(y + 8, _mm256_mul_ps(scale, sum[t][1]));
+    }
+}
+
+template <int T>
+void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
+    const int64_t nq = g.cols / 16;
+    const uint8_t* base = g.w + static_cast<size_t>(group * nq) * 64;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t* act[T];
+    __m256i acc[T][2];
+    for (int t = 0; t < T; ++t) {
+        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes;
+        acc[t][0] = acc[t][1] = _mm256_setzero_si256();
+    }
+    for (int64_t q0 = 0; q0 < nq; q0 += 8) {  // one 128-value block at a time
+        __m256i acc16[T][2];
+        for (int t = 0; t < T; ++t) acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
+        for (int64_t q = q0; q < q0 + 8; ++q)
+            step<T>(acc16, base + static_cast<size_t>(q) * 64, act,
+                    8 + static_cast<size_t>(16 * q));
+        for (int t = 0; t < T; ++t) {
+            for (int h = 0; h < 2; ++h)
+                acc[t][h] = _mm256_add_epi32(acc[t][h], _mm256_madd_epi16(acc16[t][h], ones));
+        }
+    }
+    const __m256 scale = _mm256_set1_ps(g.scale);
+    for (int t = 0; t < T; ++t) {
+        float s = 0;
+        int32_t qsum = 0;
+        std::memcpy(&s, act[t], 4);
+        std::memcpy(&qsum, act[t] + 4, 4);
+        float* y = g.y + static_cast<size_t>(t0 + t) * static_cast<size_t>(g.ldy) +
+                   static_cast<size_t>(group * 16);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i isum = _mm256_sub_epi32(acc[t][h], _mm256_set1_epi32(qsum));
+            const __m256 dot = _mm256_div_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(s));
+            _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(scale, dot));
+        }
+    }
+}
+
+template <void (*T2)(const GemmArgs&, int64_t, int64_t),
+          void (*T1)(const GemmArgs&, int64_t, int64_t)>
+int64_t run(const GemmArgs& g, int64_t r0, int64_t r1) {
+    for (int64_t grp = r0 / 16; grp < r1 / 16; ++grp) {
+        int64_t t = 0;
+        for (; t + 2 <= g.n_tokens; t += 2) T2(g, grp, t);
+        if (t < g.n_tokens) T1(g, grp, t);
+    }
+    return r1;
+}
+
+}  // namespace
+
+int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    return run<rows16_tq2_0<2>, rows16_tq2_0<1>>(g, r0, r1);
+}
+
+int64_t gemm_rows16_i2s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    return run<rows16_i2s<2>, rows16_i2s<1>>(g, r0, r1);
+}
+
+}  // namespace bitnet

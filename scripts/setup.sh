@@ -57,7 +57,7 @@ fi
 if [[ ! -f "$ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf" ]]; then
   echo "setup: cloning the llama.cpp source bundle into .cache/reference/llama.cpp"
   rm -rf "$ref/llama.cpp"
-  git clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
+  git -c advice.detachedHead=false clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
 fi
 
 if [[ "${BITNET_SKIP_BUILD:-0}" != 1 ]]; then

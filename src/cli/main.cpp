@@ -22,7 +22,7 @@ void on_fatal_signal(int sig) {
 }
 
 int run(int argc, char** argv) {
-    CLI::App app{"bitnet: inference for 1.58-bit BitNet models and GGUF tools"};
+    CLI::App app{"bitnet: inference for 1.58-bit BitNet models and GGUF tools", "bitnet"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "bitnet 0.1.0");
     bitnet::cli::register_inspect(app);

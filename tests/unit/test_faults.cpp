@@ -95,6 +95,18 @@ void set_f16(std::vector<uint8_t>& bytes, size_t index, float v) {
     std::memcpy(bytes.data() + index * 2, &h, 2);
 }
 
+// An edit that stores a special-token id under `key` (u64 when it does not fit u32).
+Edit set_id(const std::string& key, uint64_t value) {
+    Edit e;
+    e.meta = [key, value](GgufMetadata& m) {
+        if (value > UINT32_MAX)
+            m.set<uint64_t>(key, value);
+        else
+            m.set<uint32_t>(key, static_cast<uint32_t>(value));
+    };
+    return e;
+}
+
 // Runs `f` and returns the Error's message ("" if nothing was thrown).
 std::string error_of(const std::function<void()>& f) {
     try {
@@ -313,13 +325,7 @@ TEST(Faults, OutOfRangeSpecialIdsAreIgnoredWithAWarning) {
                           Case{"tokenizer.ggml.bos_token_id", 4294967295ull},
                           Case{"tokenizer.ggml.eot_token_id", n + 1}}) {
         SCOPED_TRACE(c.key);
-        Edit e;
-        e.meta = [&](GgufMetadata& m) {
-            if (c.value > UINT32_MAX)
-                m.set<uint64_t>(c.key, c.value);
-            else
-                m.set<uint32_t>(c.key, static_cast<uint32_t>(c.value));
-        };
+        const Edit e = set_id(c.key, c.value);
         const std::string path = rewrite(base, (tmp / "bad.gguf").string(), e);
         const auto model = Model::load(path);
         const Tokenizer& tok = model->tokenizer();
@@ -353,13 +359,7 @@ TEST(Faults, OutOfRangeSpecialIdsAreIgnoredWithAWarning) {
                           Case{"tokenizer.ggml.seperator_token_id", 32000},
                           Case{"tokenizer.ggml.eos_token_id", 32000}}) {
         SCOPED_TRACE(c.key);
-        Edit e;
-        e.meta = [&](GgufMetadata& m) {
-            if (c.value > UINT32_MAX)
-                m.set<uint64_t>(c.key, c.value);
-            else
-                m.set<uint32_t>(c.key, static_cast<uint32_t>(c.value));
-        };
+        const Edit e = set_id(c.key, c.value);
         const auto model = Model::load(rewrite(spm, (tmp / "spm_bad.gguf").string(), e));
         const SpecialTokens& sp = model->tokenizer().special();
         ASSERT_EQ(model->warnings().size(), 1u);

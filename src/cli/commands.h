@@ -32,6 +32,8 @@ struct ModelArgs {
     bool verbose = false;
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args, const std::string& verbose_help);
+// The ModelOptions the flags ask for (throws Error for a bad --i2s-layout or --head-type).
+ModelOptions model_options(const ModelArgs& args);
 // Loads the model as the options say and prints its warnings (and, with -v, assumptions).
 std::shared_ptr<Model> load_model(const ModelArgs& args);
 SessionOptions session_options(const ModelArgs& args);
@@ -55,5 +57,6 @@ void register_score(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_template(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace bitnet::cli

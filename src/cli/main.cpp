@@ -35,11 +35,13 @@ int run(int argc, char** argv) {
     bitnet::cli::register_bench(app);
     bitnet::cli::register_chat(app);
     bitnet::cli::register_template(app);
-    // llama.cpp's single-dash long options for the system prompt; CLI11 only knows --long.
+    bitnet::cli::register_serve(app);
+    // llama.cpp's single-dash long options (system prompt, slots); CLI11 only knows --long.
     std::vector<std::string> args(argv + 1, argv + argc);
     for (std::string& a : args) {
         if (a == "-sys") a = "--system-prompt";
         if (a == "-sysf") a = "--system-prompt-file";
+        if (a == "-np") a = "--parallel";
     }
     std::reverse(args.begin(), args.end());
     try {

@@ -79,7 +79,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_h
     cmd->add_flag("-v,--verbose", a.verbose, verbose_help);
 }
 
-std::shared_ptr<Model> load_model(const ModelArgs& a) {
+ModelOptions model_options(const ModelArgs& a) {
     ModelOptions mo;
     if (a.layout == "x86") {
         mo.i2s_layout = I2sLayout::X86;
@@ -93,6 +93,11 @@ std::shared_ptr<Model> load_model(const ModelArgs& a) {
         if (!t) throw Error("--head-type '" + a.head_type + "' is not a ggml type name");
         mo.head_type = *t;
     }
+    return mo;
+}
+
+std::shared_ptr<Model> load_model(const ModelArgs& a) {
+    const ModelOptions mo = model_options(a);
     auto model = Model::load(a.model, mo);
     print_load_messages(*model, a.verbose);
     return model;

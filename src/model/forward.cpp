@@ -53,10 +53,10 @@ void Forward::rope_qk() {
     const Hparams& h = m.hp;
     const RopeStyle style = h.neox_rope ? RopeStyle::Neox : RopeStyle::Normal;
     for (int64_t t = 0; t < n_tokens; ++t) {
-        rope(a.q.data() + t * h.n_embd, h.n_head, h.head_dim, h.n_rot, pos0 + t, h.rope_freq_base,
+        const int64_t p = position[static_cast<size_t>(t)];
+        rope(a.q.data() + t * h.n_embd, h.n_head, h.head_dim, h.n_rot, p, h.rope_freq_base, style);
+        rope(a.k.data() + t * kv.width, h.n_head_kv, h.head_dim, h.n_rot, p, h.rope_freq_base,
              style);
-        rope(a.k.data() + t * kv.width, h.n_head_kv, h.head_dim, h.n_rot, pos0 + t,
-             h.rope_freq_base, style);
     }
 }
 
@@ -75,32 +75,41 @@ void Forward::self_attention(const LayerWeights& lw, int il) {
     dump("kqv_out", il, a.attn, width);
 }
 
-// Causal grouped-query attention for the batch, after storing its K and V in the cache.
-// Scores, softmax and the weighted sum of V are computed in float32.
+// Causal grouped-query attention for the batch, after storing every row's K and V in its
+// sequence's cache. Scores, softmax and the weighted sum of V are computed in float32.
 void Forward::attention(int il) {
     const auto l = static_cast<size_t>(il);
-    const size_t off = static_cast<size_t>(pos0 * kv.width);
-    const size_t n = static_cast<size_t>(n_tokens * kv.width);
-    if (kv.f32) {
-        std::copy(a.k.begin(), a.k.begin() + static_cast<std::ptrdiff_t>(n),
-                  kv.k32[l].begin() + static_cast<std::ptrdiff_t>(off));
-        std::copy(a.v.begin(), a.v.begin() + static_cast<std::ptrdiff_t>(n),
-                  kv.v32[l].begin() + static_cast<std::ptrdiff_t>(off));
-        attend(kv.k32[l].data(), kv.v32[l].data());
-    } else {
-        for (size_t i = 0; i < n; ++i) {
-            kv.k16[l][off + i] = fp32_to_fp16(a.k[i]);
-            kv.v16[l][off + i] = fp32_to_fp16(a.v[i]);
+    const auto w = static_cast<size_t>(kv.width);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        KvCache& c = *caches[static_cast<size_t>(t)];
+        const size_t off = static_cast<size_t>(position[static_cast<size_t>(t)]) * w;
+        const float* k = a.k.data() + static_cast<size_t>(t) * w;
+        const float* v = a.v.data() + static_cast<size_t>(t) * w;
+        if (c.f32) {
+            std::copy(k, k + w, c.k32[l].data() + off);
+            std::copy(v, v + w, c.v32[l].data() + off);
+        } else {
+            for (size_t i = 0; i < w; ++i) {
+                c.k16[l][off + i] = fp32_to_fp16(k[i]);
+                c.v16[l][off + i] = fp32_to_fp16(v[i]);
+            }
         }
-        attend(kv.k16[l].data(), kv.v16[l].data());
+    }
+    if (kv.f32) {
+        attend<float>(il);
+    } else {
+        attend<uint16_t>(il);
     }
 }
 
 template <typename T>
-void Forward::attend(const T* K, const T* V) {
+void Forward::attend(int il) {
     const Hparams& h = m.hp;
+    const auto l = static_cast<size_t>(il);
     a.attn.assign(static_cast<size_t>(n_tokens * h.n_embd), 0.0f);
-    a.scores.resize(static_cast<size_t>(pool.size() * kv.n_ctx));
+    int64_t longest = 0;
+    for (const KvCache* c : caches) longest = std::max(longest, c->n_ctx);
+    a.scores.resize(static_cast<size_t>(pool.size() * longest));
     const float scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));
     const int64_t group = h.n_head / h.n_head_kv;
     const AttentionKernels& ak = attention_kernels();
@@ -119,11 +128,21 @@ void Forward::attend(const T* K, const T* V) {
         }
     }();
     pool.parallel_for(n_tokens * h.n_head, 1, [&](int thread, int64_t begin, int64_t end) {
-        float* s = a.scores.data() + static_cast<size_t>(thread) * static_cast<size_t>(kv.n_ctx);
+        float* s = a.scores.data() + static_cast<size_t>(thread) * static_cast<size_t>(longest);
         for (int64_t job = begin; job < end; ++job) {
             const int64_t t = job / h.n_head, head = job % h.n_head;
             const int64_t kvh = head / group;
-            const int64_t n_keys = pos0 + t + 1;  // causal: positions 0..pos0+t
+            const KvCache& c = *caches[static_cast<size_t>(t)];
+            const T* K = nullptr;
+            const T* V = nullptr;
+            if constexpr (std::is_same_v<T, uint16_t>) {
+                K = c.k16[l].data();
+                V = c.v16[l].data();
+            } else {
+                K = c.k32[l].data();
+                V = c.v32[l].data();
+            }
+            const int64_t n_keys = position[static_cast<size_t>(t)] + 1;  // causal
             const float* q = a.q.data() + t * h.n_embd + head * h.head_dim;
             for (int64_t p = 0; p < n_keys; ++p) {
                 const T* k = K + p * kv.width + kvh * h.head_dim;
@@ -146,7 +165,7 @@ void Forward::dump(const std::string& name, int il, const std::vector<float>& da
                 const float v = data[static_cast<size_t>(t * width + i)];
                 if (!std::isfinite(v)) {
                     throw NonFinite{(il >= 0 ? "blk." + std::to_string(il) + "." : "") + name,
-                                    pos0 + t, v};
+                                    position[static_cast<size_t>(t)], v};
                 }
             }
         }
@@ -173,17 +192,27 @@ void Forward::dump(const std::string& name, int il, const std::vector<float>& da
 
 void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
                   std::vector<float>& logits) {
-    pass(tokens, n, p0, all_logits, logits);
+    std::vector<Row> rows(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) {
+        rows[static_cast<size_t>(t)] = Row{tokens[t], &kv, p0 + t, all_logits || t == n - 1};
+    }
+    run(rows, logits);
+}
+
+void Forward::run(const std::vector<Row>& rows, std::vector<float>& logits) {
+    pass(rows, logits);
     // NaN or +Inf logits are never handed on (a user's -inf bias is applied later, by the
     // sampler). Finding the first bad intermediate costs one more pass with checks, taken only
     // after the cheap scan of the logits failed.
     const int64_t n_vocab = m.hp.n_vocab;
-    const int64_t rows = static_cast<int64_t>(logits.size()) / n_vocab;
-    for (int64_t r = 0; r < rows; ++r) {
+    std::vector<int64_t> wanted;
+    for (const Row& r : rows) {
+        if (r.logits) wanted.push_back(r.pos);
+    }
+    for (size_t r = 0; r < wanted.size(); ++r) {
         for (int64_t i = 0; i < n_vocab; ++i) {
-            const float v = logits[static_cast<size_t>(r * n_vocab + i)];
+            const float v = logits[r * static_cast<size_t>(n_vocab) + static_cast<size_t>(i)];
             if (!std::isnan(v) && v != INFINITY) continue;
-            const int64_t pos = p0 + (n - rows) + r;
             std::string where = "result_output";
             std::vector<float> ignored;
             struct Checking {  // checks stay on for this pass only, however it ends
@@ -194,7 +223,7 @@ void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
                 Checking& operator=(const Checking&) = delete;
             } checking(check_finite);
             try {
-                pass(tokens, n, p0, all_logits, ignored);
+                pass(rows, ignored);
             } catch (const NonFinite& e) {
                 where = fmt::format("{} (at position {}, {})", e.name, e.pos, e.value);
             }
@@ -202,23 +231,31 @@ void Forward::run(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
                 "the model's logits are not finite ({} for token {} at position {}); the first "
                 "non-finite intermediate is {}: the weights hold NaN/Inf or the activations "
                 "overflow (bitnet inspect --check FILE scans the weights)",
-                v, i, pos, where));
+                v, i, wanted[r], where));
         }
     }
 }
 
-void Forward::pass(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits,
-                   std::vector<float>& logits) {
+void Forward::pass(const std::vector<Row>& rows, std::vector<float>& logits) {
     const Hparams& h = m.hp;
-    if (p0 + n > kv.n_ctx) {
-        throw Error("context is full: " + std::to_string(p0 + n) +
-                    " positions needed, the context holds " + std::to_string(kv.n_ctx) +
-                    " (raise -c)");
+    const auto n = static_cast<int64_t>(rows.size());
+    caches.resize(rows.size());
+    position.resize(rows.size());
+    for (size_t t = 0; t < rows.size(); ++t) {
+        const Row& r = rows[t];
+        if (r.pos < 0 || r.pos >= r.cache->n_ctx) {
+            throw Error("context is full: position " + std::to_string(r.pos) +
+                        " is outside the context of " + std::to_string(r.cache->n_ctx) +
+                        " (raise -c)");
+        }
+        caches[t] = r.cache;
+        position[t] = r.pos;
     }
     n_tokens = n;
-    pos0 = p0;
+    pos0 = n > 0 ? rows[0].pos : 0;
     a.x.resize(static_cast<size_t>(n * h.n_embd));
-    for (int64_t t = 0; t < n; ++t) m.embed(tokens[t], a.x.data() + t * h.n_embd);
+    for (int64_t t = 0; t < n; ++t)
+        m.embed(rows[static_cast<size_t>(t)].token, a.x.data() + t * h.n_embd);
     dump("inp_embd", -1, a.x, h.n_embd);
     for (int il = 0; il < static_cast<int>(h.n_layer); ++il) {
         if (h.arch == Architecture::Llama) {
@@ -228,14 +265,22 @@ void Forward::pass(const int32_t* tokens, int64_t n, int64_t p0, bool all_logits
         }
     }
     // Only the rows whose logits are wanted go through the output head.
-    const int64_t first = all_logits ? 0 : n - 1;
     Forward tail(m, kv, pool);
-    tail.n_tokens = n - first;
-    tail.pos0 = pos0 + first;
+    std::vector<float> wanted;
+    for (int64_t t = 0; t < n; ++t) {
+        const Row& r = rows[static_cast<size_t>(t)];
+        if (!r.logits) continue;
+        if (tail.n_tokens == 0) tail.pos0 = r.pos;
+        ++tail.n_tokens;
+        tail.caches.push_back(r.cache);
+        tail.position.push_back(r.pos);
+        wanted.insert(wanted.end(), a.x.begin() + t * h.n_embd, a.x.begin() + (t + 1) * h.n_embd);
+    }
+    logits.clear();
+    if (tail.n_tokens == 0) return;
     tail.dump_dir = dump_dir;
     tail.check_finite = check_finite;
-    std::vector<float> rows(a.x.begin() + first * h.n_embd, a.x.end());
-    tail.norm(rows, m.output_norm, tail.a.cur, h.n_embd);
+    tail.norm(wanted, m.output_norm, tail.a.cur, h.n_embd);
     tail.dump("result_norm", -1, tail.a.cur, h.n_embd);
     tail.mm(m.output, tail.a.cur, logits);
     tail.dump("result_output", -1, logits, h.n_vocab);

@@ -1,6 +1,8 @@
-// The forward pass over a batch of consecutive tokens: embeddings, one layer function per
-// architecture over named intermediates, final norm, logits. Any intermediate can be dumped
-// (as .npy, by name) for diffing against a reference.
+// The forward pass over a batch of tokens: embeddings, one layer function per architecture over
+// named intermediates, final norm, logits. Each row of the batch has its own KV cache and
+// position, so one pass can advance several sequences (the server's slots) while reading the
+// weights once; every row is computed exactly as it would be alone. Any intermediate can be
+// dumped (as .npy, by name) for diffing against a reference.
 #pragma once
 
 #include <cstdint>
@@ -40,10 +42,23 @@ class Forward {
   public:
     Forward(const ModelImpl& model, KvCache& kv, ThreadPool& pool);
 
-    // Runs tokens at positions pos0.. (the KV cache must hold pos0 + n entries). Writes logits
+    // Runs tokens at positions pos0.. of `kv` (which must hold pos0 + n entries). Writes logits
     // of the last token, or of every token when all_logits, into `logits` ([rows, n_vocab]).
     void run(const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
              std::vector<float>& logits);
+
+    // One row of a batch over several sequences: the token, the cache it belongs to and its
+    // position there. Rows of one sequence must be at consecutive positions after what its
+    // cache holds; all rows store K and V before any row attends, so later rows of a
+    // sequence see the earlier ones.
+    struct Row {
+        int32_t token;
+        KvCache* cache;
+        int64_t pos;
+        bool logits;  // this row's logits are wanted
+    };
+    // Writes the logits of the rows that want them, in row order, into `logits`.
+    void run(const std::vector<Row>& rows, std::vector<float>& logits);
 
     // Directory for dumps of named intermediates ("" = off).
     std::string dump_dir;
@@ -64,11 +79,10 @@ class Forward {
     void self_attention(const LayerWeights& lw, int il);
     void attention(int il);
     template <typename T>
-    void attend(const T* K, const T* V);
+    void attend(int il);
     void add(std::vector<float>& x, const std::vector<float>& y);
     // run() without the logits check.
-    void pass(const int32_t* tokens, int64_t n, int64_t pos0, bool all_logits,
-              std::vector<float>& logits);
+    void pass(const std::vector<Row>& rows, std::vector<float>& logits);
     void dump(const std::string& name, int il, const std::vector<float>& data, int64_t width);
 
     const ModelImpl& m;
@@ -77,7 +91,9 @@ class Forward {
     MatmulScratch scratch;
     Activations a;
     int64_t n_tokens = 0;
-    int64_t pos0 = 0;
+    int64_t pos0 = 0;               // position of the first row (names dumps)
+    std::vector<KvCache*> caches;   // [n_tokens] each row's KV cache
+    std::vector<int64_t> position;  // [n_tokens] each row's position in it
 };
 
 // One transformer block, per architecture (model/arch_*.cpp).

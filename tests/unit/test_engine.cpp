@@ -11,6 +11,7 @@
 #include "bitnet/cpu.h"
 #include "bitnet/error.h"
 #include "bitnet/generate.h"
+#include "bitnet/multi_session.h"
 #include "bitnet/sampling.h"
 #include "bitnet/session.h"
 #include "bitnet/synth.h"
@@ -445,6 +446,112 @@ TEST(Rows16, WholeModelMatchesThePlainLayoutAndAvx2) {
         const auto rows16 = score("avx512vnni", "1");
         EXPECT_EQ(rows16, score("avx512vnni", "0")) << "rows16 against the plain layout";
         EXPECT_EQ(rows16, score("avx2", "1")) << "AVX-512 VNNI against AVX2 rows16";
+    }
+}
+
+}  // namespace
+}  // namespace bitnet::test
+
+namespace bitnet::test {
+namespace {
+
+// Several sequences in one forward pass give exactly what each gives alone (the server's
+// promise), whatever the mix of prompt chunks and decode steps; fork copies a prefix so that
+// continuing from it equals computing it; a bad batch changes nothing.
+TEST(MultiSession, BatchedSequencesEqualEachAloneBitForBit) {
+    TempDir tmp;
+    for (GgmlType type : {GgmlType::TQ2_0, GgmlType::F16, GgmlType::I2_S}) {
+        SCOPED_TRACE(std::string(type_name(type)));
+        const auto model = Model::load(small_model(tmp, type, "bitnet-b1.58"));
+        const Tokenizer& tok = model->tokenizer();
+        const std::vector<std::vector<TokenId>> prompts = {
+            tok.encode("The quick brown fox jumps over the lazy dog", {true, false}),
+            tok.encode("Hello", {true, false}),
+            tok.encode("One two three four five six seven eight nine ten eleven", {true, false}),
+        };
+        const int steps = 5;
+        // Alone: prompt, then greedy decoding; every logit row kept.
+        std::vector<std::vector<std::vector<float>>> alone(prompts.size());
+        std::vector<std::vector<TokenId>> continuation(prompts.size());
+        for (size_t s = 0; s < prompts.size(); ++s) {
+            Session one(model, SessionOptions{64, 2, 512, {}, false});
+            one.evaluate(prompts[s], true);
+            for (size_t i = 0; i < prompts[s].size(); ++i) {
+                const auto l = one.logits(static_cast<int64_t>(i));
+                alone[s].emplace_back(l.begin(), l.end());
+            }
+            for (int k = 0; k < steps; ++k) {
+                const auto l = one.logits();
+                const auto next =
+                    static_cast<TokenId>(std::max_element(l.begin(), l.end()) - l.begin());
+                continuation[s].push_back(next);
+                one.evaluate(std::span<const TokenId>(&next, 1), true);
+                const auto m = one.logits();
+                alone[s].emplace_back(m.begin(), m.end());
+            }
+        }
+        // Together: the prompts arrive in chunks of different sizes, interleaved, and decode
+        // steps of finished prompts share passes with other sequences' prompt chunks.
+        MultiSession multi(model, MultiSessionOptions{3, 64, 2, 4, false, {}});
+        std::vector<size_t> done(prompts.size(), 0);  // rows consumed
+        std::vector<std::vector<std::vector<float>>> got(prompts.size());
+        const std::vector<size_t> chunk = {3, 1, 5};
+        while (true) {
+            std::vector<BatchEntry> batch;
+            for (size_t s = 0; s < prompts.size(); ++s) {
+                const size_t total = prompts[s].size() + static_cast<size_t>(steps);
+                for (size_t c = 0; c < chunk[s] && done[s] < total; ++c, ++done[s]) {
+                    const size_t i = done[s];
+                    const TokenId t = i < prompts[s].size()
+                                          ? prompts[s][i]
+                                          : continuation[s][i - prompts[s].size()];
+                    batch.push_back({static_cast<int>(s), t, static_cast<int64_t>(i), true});
+                }
+            }
+            if (batch.empty()) break;
+            multi.evaluate(batch);
+            ASSERT_EQ(multi.n_logits(), batch.size());
+            for (size_t e = 0; e < batch.size(); ++e) {
+                const auto l = multi.logits(e);
+                got[static_cast<size_t>(batch[e].seq)].emplace_back(l.begin(), l.end());
+            }
+        }
+        for (size_t s = 0; s < prompts.size(); ++s) {
+            ASSERT_EQ(got[s].size(), alone[s].size());
+            for (size_t r = 0; r < got[s].size(); ++r) {
+                ASSERT_EQ(got[s][r], alone[s][r]) << "sequence " << s << ", row " << r;
+            }
+        }
+        // Fork: sequence 1 takes sequence 0's prompt; its next row equals the one computed alone.
+        const auto n0 = static_cast<int64_t>(prompts[0].size());
+        multi.fork(0, 1, n0 - 1);
+        EXPECT_EQ(multi.n_past(1), n0 - 1);
+        const BatchEntry last{1, prompts[0].back(), n0 - 1, true};
+        multi.evaluate(std::span<const BatchEntry>(&last, 1));
+        const auto fl = multi.logits(0);
+        EXPECT_EQ(std::vector<float>(fl.begin(), fl.end()), alone[0][prompts[0].size() - 1]);
+        // A bad entry (wrong position) refuses the whole batch and changes nothing.
+        const int64_t before2 = multi.n_past(2);
+        const std::vector<BatchEntry> bad = {{2, 1, before2, false}, {0, 1, 0, true}};
+        EXPECT_THROW(multi.evaluate(bad), Error);
+        EXPECT_EQ(multi.n_past(2), before2);
+        const std::vector<BatchEntry> bad_seq = {{3, 1, 0, true}};
+        EXPECT_THROW(multi.evaluate(bad_seq), Error);
+        multi.clear(2);
+        EXPECT_EQ(multi.n_past(2), 0);
+        EXPECT_EQ(multi.reuse_prefix(0, prompts[0]), n0 - 1);
+    }
+}
+
+TEST(MultiSession, RefusesCachesLargerThanMemoryNamingTheTotal) {
+    TempDir tmp;
+    const auto model = Model::load(small_model(tmp, GgmlType::TQ2_0));
+    try {
+        MultiSession m(model, MultiSessionOptions{256, 1 << 20, 1, 512, true, {}});
+        FAIL() << "256 caches of 2^20 positions fit?";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("256 KV caches"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("-np"), std::string::npos) << e.what();
     }
 }
 

@@ -18,6 +18,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libpcre2-dev libicu-dev
   libedit-dev                           # line editing in `bitnet chat` (BSD licence)
+  libcpp-httplib-dev                    # HTTP for `bitnet serve`
+  chromium                              # the server's chat page, tested headless
   python3 python3-numpy
   python3-jinja2                        # the chat-template oracle (Hugging Face renders with jinja2)
 )
@@ -58,6 +60,18 @@ if [[ ! -f "$ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf" ]]; then
   echo "setup: cloning the llama.cpp source bundle into .cache/reference/llama.cpp"
   rm -rf "$ref/llama.cpp"
   git -c advice.detachedHead=false clone -q "$ref/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$ref/llama.cpp"
+fi
+
+# Test clients for `bitnet serve`: the official OpenAI client, and playwright-core driving
+# Debian's chromium (the version that works with Debian 12's chromium).
+tools="$root/.cache/node-tools"
+if [[ ! -f "$tools/node_modules/openai/package.json" ]] ||
+   ! grep -q '"version": "4.95.0"' "$tools/node_modules/openai/package.json" ||
+   [[ ! -f "$tools/node_modules/playwright-core/package.json" ]]; then
+  echo "setup: installing openai@4.95.0 and playwright-core@1.64.1 into .cache/node-tools"
+  mkdir -p "$tools"
+  (cd "$tools" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
+   npm install --no-audit --no-fund --ignore-scripts openai@4.95.0 playwright-core@1.64.1 >/dev/null)
 fi
 
 if [[ "${BITNET_SKIP_BUILD:-0}" != 1 ]]; then

@@ -662,6 +662,16 @@ int run_server(const ServerOptions& o) {
             send_error(st, res,
                        HttpError(404, "invalid_request_error",
                                  fmt::format("no such endpoint: {} {}", req.method, req.path)));
+        } else if (res.status == 413 &&
+                   req.get_header_value("Content-Type")
+                           .rfind("application/x-www-form-urlencoded", 0) == 0) {
+            // cpp-httplib parses form bodies itself and caps them at 8 KiB.
+            send_error(st, res,
+                       HttpError(413, "invalid_request_error",
+                                 "the request body was sent as a form "
+                                 "(application/x-www-form-urlencoded, which curl -d does "
+                                 "unless told otherwise) and forms are limited to 8192 bytes: "
+                                 "send it with 'Content-Type: application/json'"));
         } else if (res.status == 413) {
             send_error(
                 st, res,

@@ -133,25 +133,25 @@ void Forward::attend(int il) {
             const int64_t t = job / h.n_head, head = job % h.n_head;
             const int64_t kvh = head / group;
             const KvCache& c = *caches[static_cast<size_t>(t)];
-            const T* K = nullptr;
-            const T* V = nullptr;
+            const T* keys = nullptr;
+            const T* values = nullptr;
             if constexpr (std::is_same_v<T, uint16_t>) {
-                K = c.k16[l].data();
-                V = c.v16[l].data();
+                keys = c.k16[l].data();
+                values = c.v16[l].data();
             } else {
-                K = c.k32[l].data();
-                V = c.v32[l].data();
+                keys = c.k32[l].data();
+                values = c.v32[l].data();
             }
             const int64_t n_keys = position[static_cast<size_t>(t)] + 1;  // causal
             const float* q = a.q.data() + t * h.n_embd + head * h.head_dim;
             for (int64_t p = 0; p < n_keys; ++p) {
-                const T* k = K + p * kv.width + kvh * h.head_dim;
+                const T* k = keys + p * kv.width + kvh * h.head_dim;
                 s[p] = dot(q, k, h.head_dim) * scale;
             }
             softmax(s, n_keys);
             float* out = a.attn.data() + t * h.n_embd + head * h.head_dim;
             for (int64_t p = 0; p < n_keys; ++p) {
-                const T* v = V + p * kv.width + kvh * h.head_dim;
+                const T* v = values + p * kv.width + kvh * h.head_dim;
                 axpy(s[p], v, out, h.head_dim);
             }
         }

@@ -33,7 +33,7 @@ struct Scheduler::Slot {
     std::optional<StopFilter> stops;
 };
 
-Scheduler::Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options)
+Scheduler::Scheduler(const std::shared_ptr<const Model>& model, const SchedulerOptions& options)
     : model_(model),
       options_(options),
       session_(model,
@@ -367,10 +367,10 @@ void Scheduler::step(std::unique_lock<std::mutex>& lock) {
             continue;
         }
         if (!ev.text.empty() || !ev.logprobs.empty()) push(t, std::move(ev));
-        if (t.max_tokens >= 0 && t.completion_tokens >= t.max_tokens) {
+        // max_tokens reached, or the slot's context is full.
+        if ((t.max_tokens >= 0 && t.completion_tokens >= t.max_tokens) ||
+            session_.n_past(s.id) >= n_ctx_) {
             finish(s, "length");
-        } else if (session_.n_past(s.id) >= n_ctx_) {
-            finish(s, "length");  // the slot's context is full
         }
     }
 }

@@ -98,7 +98,7 @@ struct Counters {
 
 class Scheduler {
   public:
-    Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options);
+    Scheduler(const std::shared_ptr<const Model>& model, const SchedulerOptions& options);
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;

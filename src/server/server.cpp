@@ -279,7 +279,7 @@ std::shared_ptr<Task> make_task(State& st, const CompletionParams& p, std::vecto
 
 // Streams a completion as server-sent events (SERVING.md "Streaming").
 void stream_completion(State& st, httplib::Response& res, const CompletionParams& p,
-                       std::shared_ptr<Task> task) {
+                       const std::shared_ptr<Task>& task) {
     const std::string id = random_id(p.chat ? "chatcmpl-" : "cmpl-");
     const int64_t created = unix_now();
     const std::string model = st.model_id;
@@ -408,7 +408,7 @@ void stream_completion(State& st, httplib::Response& res, const CompletionParams
 // A non-streamed completion. The answer is written when generation ends; meanwhile the socket
 // is watched so that a client that gave up frees its slot at once.
 void whole_completion(State& st, httplib::Response& res, const CompletionParams& p,
-                      std::shared_ptr<Task> task) {
+                      const std::shared_ptr<Task>& task) {
     res.set_chunked_content_provider(
         "application/json; charset=utf-8",
         [&st, p, task](size_t, httplib::DataSink& sink) {
@@ -687,7 +687,7 @@ int run_server(const ServerOptions& o) {
         }
     });
     svr.set_exception_handler(
-        [&st](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        [&st](const httplib::Request&, httplib::Response& res, const std::exception_ptr& ep) {
             try {
                 std::rethrow_exception(ep);
             } catch (const HttpError& e) {
@@ -886,7 +886,7 @@ int run_server(const ServerOptions& o) {
     } catch (const std::exception& e) {
         st.load_error = e.what();
         st.load_failed = true;
-        pthread_kill(signals.native_handle(), SIGTERM);
+        kill(getpid(), SIGTERM);  // to the signal thread (every other thread blocks it)
     }
     signals.join();
     listener.join();

@@ -51,8 +51,24 @@ async function run() {
     while (next < 48) await request(next++, statuses);
   });
   await Promise.all(clients);
-  // A burst of 16 at once: 4 slots + 4 queued are served, the rest get 503.
-  await Promise.all(Array.from({ length: 16 }, (_, i) => request(1000 + 2 * i, statuses)));
+  // A burst of 16 long streams at once: 4 slots + 4 queued are taken, the rest get 503; the
+  // accepted ones are dropped by their clients after a few chunks.
+  await Promise.all(Array.from({ length: 16 }, async (_, i) => {
+    const ctrl = new AbortController();
+    try {
+      const r = await fetch(server.url + "/v1/completions", { method: "POST", signal: ctrl.signal,
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ prompt: `Burst ${i}`, max_tokens: 300, stream: true,
+                               logit_bias: { 128001: -100, 128008: -100, 128009: -100 } }) });
+      statuses.push(r.status);
+      if (r.status !== 200) return void await r.text();
+      const reader = r.body.getReader();
+      for (let k = 0; k < 3; k++) await reader.read();
+      ctrl.abort();
+    } catch (e) {
+      if (e.name !== "AbortError") throw e;
+    }
+  }));
   await slotsFreeWithin(server.url, 5000);
   return statuses;
 }

@@ -13,7 +13,8 @@ if [[ ! -f build-fuzz/build.ninja ]]; then
     -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
     -DBITNET_FUZZ=ON -DBITNET_TESTS=OFF -DBITNET_BENCH=OFF >/dev/null
 fi
-cmake --build build-fuzz
+# Only the fuzz targets (the CLI is built and tested in the other two trees).
+cmake --build build-fuzz --target fuzz_gguf fuzz_tokenizer fuzz_template fuzz_request
 
 # The whole library, CLI and test program once more with ASan and UBSan (clang).
 if [[ ! -f build-asan/build.ninja ]]; then

@@ -257,6 +257,7 @@ CompletionParams parse_completion(const Json& body, bool chat, const SamplingOpt
     } catch (const Error& e) {
         throw bad_request("", e.what());
     }
+    p.ignore_eos = boolean(body, "ignore_eos", false);
     p.stop = stop_strings(body);
     p.logit_bias = logit_bias(body);
 

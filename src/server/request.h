@@ -53,6 +53,7 @@ struct CompletionParams {
     std::vector<std::string> stop;  // stop strings (not included in the text)
     std::vector<std::pair<int64_t, float>> logit_bias;  // token id -> bias (checked later)
     int logprobs = -1;     // -1: none; else how many alternatives per token (0..20)
+    bool ignore_eos = false;  // llama-server's field: end-of-generation tokens do not stop
     ChatInput chat_input;  // chat: messages (and extra template variables)
     Prompt prompt;         // completions
 };

@@ -26,6 +26,9 @@ struct Scheduler::Slot {
     uint64_t last_used = 0;
     // Per request
     int64_t n_prompt_done = 0;  // prompt tokens in the cache
+    // Tokens in the slot's cache, as of the last pass: /slots reads this under the lock while
+    // the next pass runs without it.
+    int64_t n_cached = 0;
     bool generating = false;
     TokenId last = kNoToken;  // sampled, not yet evaluated
     std::optional<Sampler> sampler;
@@ -94,7 +97,7 @@ std::vector<SlotInfo> Scheduler::slots() const {
         i.id = s.id;
         i.busy = s.task != nullptr;
         i.processing_prompt = s.task && !s.generating;
-        i.n_cached = session_.n_past(s.id);
+        i.n_cached = s.n_cached;
         if (s.task) {
             i.n_prompt = static_cast<int64_t>(s.task->prompt.size());
             i.n_decoded = s.task->completion_tokens;
@@ -197,6 +200,7 @@ void Scheduler::admit() {
         s.task = task;
         s.last_used = ++use_clock_;
         s.n_prompt_done = session_.reuse_prefix(s.id, task->prompt);
+        s.n_cached = s.n_prompt_done;
         s.generating = false;
         s.last = kNoToken;
         s.sampler.emplace(task->sampling);
@@ -304,6 +308,7 @@ void Scheduler::step(std::unique_lock<std::mutex>& lock) {
                                               [&](const BatchEntry& e) { return e.seq == s.id; });
             if (!involved || !s.task) continue;
             session_.clear(s.id);  // its cache may be partly written
+            s.n_cached = 0;
             finish(s, "error", failure);
         }
         return;
@@ -320,6 +325,7 @@ void Scheduler::step(std::unique_lock<std::mutex>& lock) {
     counters_.prompt_seconds += seconds * share;
     counters_.generation_seconds += seconds * (1 - share);
     for (auto& [s, take] : chunks) s->n_prompt_done += take;
+    for (Slot& s : slots_) s.n_cached = session_.n_past(s.id);
 
     const Tokenizer& tok = model_->tokenizer();
     std::vector<float> biased;
@@ -354,7 +360,7 @@ void Scheduler::step(std::unique_lock<std::mutex>& lock) {
         }
         Event ev;
         if (t.logprobs >= 0) ev.logprobs.push_back(logprob_of(logits, next, t.logprobs));
-        if (tok.is_end_of_generation(next)) {
+        if (!t.ignore_eos && tok.is_end_of_generation(next)) {
             if (!ev.logprobs.empty()) push(t, std::move(ev));
             finish(s, "stop");
             continue;

@@ -52,6 +52,7 @@ struct Task {
     std::vector<std::pair<TokenId, float>> logit_bias;
     std::vector<std::string> stop;
     int logprobs = -1;  // -1: none; else alternatives per token
+    bool ignore_eos = false;
 
     // Set by the HTTP side when the client went away; the scheduler frees the slot at its
     // next step.

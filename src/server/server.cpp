@@ -274,6 +274,7 @@ std::shared_ptr<Task> make_task(State& st, const CompletionParams& p, std::vecto
     }
     task->stop = p.stop;
     task->logprobs = p.logprobs;
+    task->ignore_eos = p.ignore_eos;
     return task;
 }
 

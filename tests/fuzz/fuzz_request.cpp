@@ -11,7 +11,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace bitnet::server;
     const std::string body(reinterpret_cast<const char*>(data), size);
-    Json j;
+    bitnet::Json j;
     try {
         j = parse_body(body);
     } catch (const HttpError&) {
@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (bool chat : {true, false}) {
         try {
             const CompletionParams p = parse_completion(j, chat, defaults);
-            (void)dump_json(Json(p.stop));
+            (void)dump_json(bitnet::Json(p.stop));
         } catch (const HttpError& e) {
             (void)dump_json(error_body(e));
         }

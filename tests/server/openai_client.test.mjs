@@ -142,6 +142,14 @@ test("logit_bias: -100 bans a token, +100 forces it", async () => {
   const first = (await json(server.url + "/tokenize", { content: base.choices[0].text })).body.tokens[0];
   const banned = await client.completions.create({ prompt: "Hello", max_tokens: 1, temperature: 0, logit_bias: { [first]: -100 } });
   assert.notEqual(banned.choices[0].text, base.choices[0].text);
+  // <|eot_id|> forced: the answer ends at once, empty; with ignore_eos it runs to max_tokens.
+  const eot = await client.completions.create({ prompt: "Hello", max_tokens: 5, logit_bias: { 128009: 100 } });
+  assert.equal(eot.choices[0].finish_reason, "stop");
+  assert.equal(eot.choices[0].text, "");
+  assert.equal(eot.usage.completion_tokens, 1);
+  const on = await client.completions.create({ prompt: "Hello", max_tokens: 5, logit_bias: { 128009: 100 }, ignore_eos: true });
+  assert.equal(on.choices[0].finish_reason, "length");
+  assert.equal(on.usage.completion_tokens, 5);
 });
 
 test("errors: 400 naming the field, 404, 413, 503 with the client's error types", async () => {

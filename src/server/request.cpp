@@ -40,6 +40,9 @@ Json parse_body(const std::string& body) {
     } catch (const Json::parse_error& e) {
         throw bad_request("",
                           fmt::format("the request body is not valid JSON (at byte {})", e.byte));
+    } catch (const Json::exception& e) {
+        // A number too large for a double, and the like.
+        throw bad_request("", std::string("the request body is not usable JSON: ") + e.what());
     }
 }
 

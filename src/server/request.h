@@ -52,10 +52,10 @@ struct CompletionParams {
     bool seed_given = false;        // without a seed each request draws a fresh one
     std::vector<std::string> stop;  // stop strings (not included in the text)
     std::vector<std::pair<int64_t, float>> logit_bias;  // token id -> bias (checked later)
-    int logprobs = -1;     // -1: none; else how many alternatives per token (0..20)
+    int logprobs = -1;        // -1: none; else how many alternatives per token (0..20)
     bool ignore_eos = false;  // llama-server's field: end-of-generation tokens do not stop
-    ChatInput chat_input;  // chat: messages (and extra template variables)
-    Prompt prompt;         // completions
+    ChatInput chat_input;     // chat: messages (and extra template variables)
+    Prompt prompt;            // completions
 };
 
 // Parses a /v1/chat/completions (chat = true) or /v1/completions body. Unknown fields are

@@ -42,7 +42,9 @@ class GrowingPool : public httplib::TaskQueue {
     void enqueue(std::function<void()> fn) override {
         std::lock_guard<std::mutex> lock(mu_);
         jobs_.push_back(std::move(fn));
-        if (idle_ == 0 && threads_.size() < max_) {
+        // Every waiting job needs an idle thread of its own: one that was woken for an earlier
+        // job still counts as idle until it takes it.
+        if (jobs_.size() > idle_ && threads_.size() < max_) {
             threads_.emplace_back([this] { work(); });
         }
         cv_.notify_one();

@@ -285,7 +285,9 @@ test("cancellation during prompt processing: the slot is free within a second", 
 
 test("batching invariance: 8 concurrent greedy requests give exactly what each gives alone", async () => {
   const prompts = Array.from({ length: 8 }, (_, i) => `Request number ${i}: tell me about ${"abcdefgh"[i]}`);
-  const ask = (prompt) => client.completions.create({ prompt, max_tokens: 12, temperature: 0 }).then((r) => r.choices[0].text);
+  // Long enough that the 8 overlap even on a busy machine (the tokens-per-pass check needs it).
+  const ask = (prompt) => client.completions.create({ prompt, max_tokens: 48, temperature: 0, ignore_eos: true })
+    .then((r) => r.choices[0].text);
   const alone = [];
   for (const p of prompts) alone.push(await ask(p));
   const before = await metrics(server.url);
@@ -295,7 +297,8 @@ test("batching invariance: 8 concurrent greedy requests give exactly what each g
   // More than one generated token per decode pass on average: the streams were batched.
   const perPass = (afterM.decode_tokens_total - before.decode_tokens_total) /
                   (afterM.decode_passes_total - before.decode_passes_total);
-  assert.ok(perPass > 1.5, `tokens per decode pass: ${perPass}`);
+  // (Under the sanitizers requests arrive further apart and overlap less.)
+  assert.ok(perPass > (slack > 1 ? 1.2 : 1.5), `tokens per decode pass: ${perPass}`);
 });
 
 test("prompt cache: the second turn of a conversation reuses the first", async () => {

@@ -416,7 +416,10 @@ TEST(ChatCli, TerminalSession) {
     ASSERT_TRUE(chat.expect("loaded 8 message(s)") && chat.expect(">>> ", 11)) << chat.transcript();
     chat.send("/show stats\r");
     ASSERT_TRUE(chat.expect("stats: ", 6) && chat.expect(">>> ", 12)) << chat.transcript();
-    EXPECT_EQ(chat.end_of_file_until_exit(), 0) << chat.transcript();
+    // /exit, not Ctrl+D: a line typed ahead is kept whatever the terminal mode, an end-of-file is
+    // not (Ctrl+D has its own test below).
+    chat.send("/exit\r");
+    EXPECT_EQ(chat.wait_exit(), 0) << chat.transcript();
 
     const Json conv = Json::parse(read_file(saved)).at("messages");
     ASSERT_EQ(conv.size(), 8u);
@@ -438,6 +441,16 @@ TEST(ChatCli, TerminalSession) {
     EXPECT_GT(reused[1], 0);
     const std::string history = read_file(tmp / "bitnet" / "history");
     EXPECT_NE(history.find("Hello"), std::string::npos) << history;
+}
+
+TEST(ChatCli, CtrlDAtEmptyPromptExits) {
+    TempDir tmp;
+    PtyChat chat({"chat", "-m", models().spm, "-n", "4"}, tmp.path().string());
+    ASSERT_TRUE(chat.expect(">>> ")) << chat.transcript();
+    // Let libedit settle in its own terminal mode; an end-of-file typed while the driver is
+    // still in canonical mode is dropped by it, so the helper sends it again if needed.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(chat.end_of_file_until_exit(), 0) << chat.transcript();
 }
 
 TEST(ChatCli, CtrlCAtEmptyPromptExits) {

@@ -48,6 +48,7 @@ void run_serve(ServeArgs& a) {
         }
     }
     o.webui = !a.no_webui;
+    if (o.n_predict == 0) throw Error("-n 0 would answer nothing: give -1 or a positive count");
     validate(o.sampling);
     server::run_server(o);
 }

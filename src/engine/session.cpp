@@ -121,6 +121,24 @@ void MultiSession::evaluate(std::span<const BatchEntry> batch) {
     }
     std::vector<float> all, out;
     size_t n_logits = 0;
+    // A pass that fails (non-finite logits) leaves no trace: histories go back to where they
+    // were (cache cells past a history are never read) and no logits are left to read.
+    std::vector<size_t> before(s.history.size());
+    for (size_t q = 0; q < before.size(); ++q) before[q] = s.history[q].size();
+    s.logits.clear();
+    s.n_logits = 0;
+    struct Rollback {
+        MultiSessionImpl& impl;
+        const std::vector<size_t>& sizes;
+        bool armed = true;
+        Rollback(MultiSessionImpl& i, const std::vector<size_t>& z) : impl(i), sizes(z) {}
+        ~Rollback() {
+            if (!armed) return;
+            for (size_t q = 0; q < sizes.size(); ++q) impl.history[q].resize(sizes[q]);
+        }
+        Rollback(const Rollback&) = delete;
+        Rollback& operator=(const Rollback&) = delete;
+    } rollback{s, before};
     for (size_t start = 0; start < batch.size(); start += static_cast<size_t>(s.options.n_batch)) {
         const size_t len = std::min(static_cast<size_t>(s.options.n_batch), batch.size() - start);
         std::vector<Forward::Row> rows(len);
@@ -136,6 +154,7 @@ void MultiSession::evaluate(std::span<const BatchEntry> batch) {
             s.history[static_cast<size_t>(e.seq)].push_back(e.token);
         }
     }
+    rollback.armed = false;
     s.logits = std::move(all);
     s.n_logits = n_logits;
 }
@@ -253,6 +272,7 @@ void Session::evaluate(std::span<const int32_t> tokens, bool all_logits) {
         batch[static_cast<size_t>(i)] = {0, tokens[static_cast<size_t>(i)], past + i,
                                          all_logits || i == n - 1};
     }
+    s.logit_rows = 0;
     s.multi.evaluate(batch);
     s.logit_rows = n;
     s.all_rows = all_logits;

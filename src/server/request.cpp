@@ -229,6 +229,7 @@ CompletionParams parse_completion(const Json& body, bool chat, const SamplingOpt
     if (const Json* np = field(body, "n_predict")) {  // llama-server's name
         (void)np;
         const int64_t n = integer(body, "n_predict", -1, limit, -1);
+        if (n == 0) throw bad_request("n_predict", "'n_predict' must be -1 or at least 1");
         if (n != -1 && p.max_tokens == -1) p.max_tokens = n;
     }
 

@@ -10,6 +10,10 @@
 
 namespace bitnet::server {
 
+namespace {
+void push(Task& t, Event e);  // hands an event to the waiting HTTP side (defined below)
+}  // namespace
+
 bool Task::wait(std::vector<Event>& out, std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait_for(lock, timeout, [&] { return !events.empty() || finished; });
@@ -55,7 +59,17 @@ Scheduler::~Scheduler() {
 
 bool Scheduler::submit(const std::shared_ptr<Task>& task) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
+    if (stopping_ || draining_) return false;
+    // Waiting requests whose clients left do not hold places in the queue.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+        if ((*it)->cancel) {
+            ++counters_.requests_cancelled;
+            push(**it, Event{{}, {}, true, "cancelled", {}});
+            it = queue_.erase(it);
+        } else {
+            ++it;
+        }
+    }
     int free = 0;
     for (const Slot& s : slots_) free += s.task ? 0 : 1;
     if (static_cast<int>(queue_.size()) >= options_.max_queue + free) return false;
@@ -68,6 +82,7 @@ bool Scheduler::submit(const std::shared_ptr<Task>& task) {
 
 void Scheduler::cancel_all() {
     std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
     for (auto& t : queue_) t->cancel = true;
     for (Slot& s : slots_) {
         if (s.task) s.task->cancel = true;
@@ -215,12 +230,12 @@ void Scheduler::admit() {
     }
 }
 
-void Scheduler::finish(Slot& s, const std::string& reason, const std::string& error) {
+void Scheduler::finish(Slot& s, const std::string& reason, const std::string& error, bool flush) {
     Event e;
     e.done = true;
     e.finish_reason = reason;
     e.error = error;
-    if (error.empty() && s.decoder && s.stops && reason != "cancelled") {
+    if (flush && error.empty() && s.decoder && s.stops && reason != "cancelled") {
         // Whatever is held back (an incomplete character, a possible stop-string start) is
         // text after all.
         bool hit = false;
@@ -327,57 +342,60 @@ void Scheduler::step(std::unique_lock<std::mutex>& lock) {
     for (auto& [s, take] : chunks) s->n_prompt_done += take;
     for (Slot& s : slots_) s.n_cached = session_.n_past(s.id);
 
-    const Tokenizer& tok = model_->tokenizer();
-    std::vector<float> biased;
     for (size_t i = 0; i < owner.size(); ++i) {
         Slot& s = *owner[i];
         if (!s.task) continue;
-        Task& t = *s.task;
-        if (!s.generating) {
-            s.generating = true;
-            std::lock_guard<std::mutex> tl(t.mu);
-            t.prompt_done = Clock::now();
-        }
-        std::span<const float> logits = session_.logits(i);
-        if (!t.logit_bias.empty()) {
-            biased.assign(logits.begin(), logits.end());
-            for (const auto& [id, b] : t.logit_bias) biased[static_cast<size_t>(id)] += b;
-            logits = biased;
-        }
-        TokenId next = kNoToken;
         try {
-            next = s.sampler->sample(logits);
+            advance(s, session_.logits(i));
         } catch (const std::exception& e) {
             finish(s, "error", e.what());
-            continue;
         }
-        s.sampler->accept(next);
-        s.last = next;
-        ++counters_.tokens_generated;
-        {
-            std::lock_guard<std::mutex> tl(t.mu);
-            ++t.completion_tokens;
-        }
-        Event ev;
-        if (t.logprobs >= 0) ev.logprobs.push_back(logprob_of(logits, next, t.logprobs));
-        if (!t.ignore_eos && tok.is_end_of_generation(next)) {
-            if (!ev.logprobs.empty()) push(t, std::move(ev));
-            finish(s, "stop");
-            continue;
-        }
-        bool hit = false;
-        ev.text = s.stops->push(s.decoder->push(next), hit);
-        if (hit) {
-            push(t, std::move(ev));
-            finish(s, "stop");
-            continue;
-        }
-        if (!ev.text.empty() || !ev.logprobs.empty()) push(t, std::move(ev));
-        // max_tokens reached, or the slot's context is full.
-        if ((t.max_tokens >= 0 && t.completion_tokens >= t.max_tokens) ||
-            session_.n_past(s.id) >= n_ctx_) {
-            finish(s, "length");
-        }
+    }
+}
+
+// Samples the next token of a slot from its logits and streams what became final.
+void Scheduler::advance(Slot& s, std::span<const float> all_logits) {
+    const Tokenizer& tok = model_->tokenizer();
+    Task& t = *s.task;
+    if (!s.generating) {
+        s.generating = true;
+        std::lock_guard<std::mutex> tl(t.mu);
+        t.prompt_done = Clock::now();
+    }
+    // Only ids the tokenizer knows are candidates (a model may pad its output rows).
+    std::span<const float> logits = all_logits.first(std::min(all_logits.size(), tok.size()));
+    if (!t.logit_bias.empty()) {
+        biased_.assign(logits.begin(), logits.end());
+        for (const auto& [id, b] : t.logit_bias) biased_[static_cast<size_t>(id)] += b;
+        logits = biased_;
+    }
+    const TokenId next = s.sampler->sample(logits);
+    s.sampler->accept(next);
+    s.last = next;
+    ++counters_.tokens_generated;
+    {
+        std::lock_guard<std::mutex> tl(t.mu);
+        ++t.completion_tokens;
+    }
+    Event ev;
+    if (t.logprobs >= 0) ev.logprobs.push_back(logprob_of(logits, next, t.logprobs));
+    if (!t.ignore_eos && tok.is_end_of_generation(next)) {
+        if (!ev.logprobs.empty()) push(t, std::move(ev));
+        finish(s, "stop");
+        return;
+    }
+    bool hit = false;
+    ev.text = s.stops->push(s.decoder->push(next), hit);
+    if (hit) {
+        push(t, std::move(ev));
+        finish(s, "stop", {}, false);  // nothing after the stop string is text
+        return;
+    }
+    if (!ev.text.empty() || !ev.logprobs.empty()) push(t, std::move(ev));
+    // max_tokens reached, or the slot's context is full.
+    if ((t.max_tokens >= 0 && t.completion_tokens >= t.max_tokens) ||
+        session_.n_past(s.id) >= n_ctx_) {
+        finish(s, "length");
     }
 }
 

@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -106,7 +107,7 @@ class Scheduler {
 
     // Queues a task; false when the queue is full (the caller answers 503).
     bool submit(const std::shared_ptr<Task>& task);
-    // Cancels every queued and running task (shutdown).
+    // Cancels every queued and running task and refuses new ones (shutdown).
     void cancel_all();
     // Stops the loop (after cancel_all) and joins it.
     void stop();
@@ -124,7 +125,10 @@ class Scheduler {
     void loop();
     void step(std::unique_lock<std::mutex>& lock);
     void admit();
-    void finish(Slot& s, const std::string& reason, const std::string& error = {});
+    void advance(Slot& s, std::span<const float> logits);
+    // Ends the slot's request. `flush`: whatever the decoder and stop filter hold is text.
+    void finish(Slot& s, const std::string& reason, const std::string& error = {},
+                bool flush = true);
 
     std::shared_ptr<const Model> model_;
     SchedulerOptions options_;
@@ -139,6 +143,8 @@ class Scheduler {
     Counters counters_;
     uint64_t use_clock_ = 0;
     bool stopping_ = false;
+    bool draining_ = false;
+    std::vector<float> biased_;  // loop thread only
     std::thread thread_;
 };
 

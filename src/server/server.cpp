@@ -70,7 +70,14 @@ class GrowingPool : public httplib::TaskQueue {
             std::function<void()> fn = std::move(jobs_.front());
             jobs_.pop_front();
             lock.unlock();
-            fn();
+            try {
+                fn();
+            } catch (const std::exception& e) {
+                // A connection's handler must never take the process down.
+                std::fprintf(stderr, "serve: a connection failed: %s\n", e.what());
+            } catch (...) {
+                std::fprintf(stderr, "serve: a connection failed\n");
+            }
             lock.lock();
         }
     }
@@ -106,6 +113,7 @@ struct State {
     std::atomic<bool> shutting_down{false};
     std::string load_error;  // written once, before load_failed is set
     std::atomic<bool> load_failed{false};
+    std::mutex start_mu;  // orders creating the scheduler against shutdown reading it
     std::shared_ptr<Model> model;
     std::unique_ptr<ChatFormatter> formatter;
     std::unique_ptr<Scheduler> scheduler;
@@ -592,14 +600,26 @@ void wait_for_signal(State& st, httplib::Server& svr, sigset_t set) {
                      "serve: %s: no new requests; letting running ones finish (up to %d s)\n",
                      sig == SIGINT ? "interrupted" : "terminated", st.o.shutdown_grace);
     }
-    st.shutting_down = true;
-    if (st.scheduler) {
+    Scheduler* scheduler = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(st.start_mu);
+        st.shutting_down = true;  // the loader creates no scheduler after this
+        scheduler = st.scheduler.get();
+    }
+    if (scheduler != nullptr) {
         const auto deadline = Clock::now() + std::chrono::seconds(st.o.shutdown_grace);
-        while (Clock::now() < deadline && (st.scheduler->busy() > 0 || st.scheduler->queued() > 0))
+        while (Clock::now() < deadline && (scheduler->busy() > 0 || scheduler->queued() > 0))
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        st.scheduler->cancel_all();
+        scheduler->cancel_all();
     }
     svr.stop();
+    // Stopping joins the HTTP workers; one held by a client that sends nothing would keep the
+    // process up until --timeout. Past a few seconds, leave without it.
+    std::thread([] {
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        std::fputs("serve: stopped (connections still open were dropped)\n", stderr);
+        std::_Exit(0);
+    }).detach();
 }
 
 }  // namespace
@@ -873,19 +893,28 @@ int run_server(const ServerOptions& o) {
             std::make_unique<ChatFormatter>(ChatFormatter::for_model(*st.model, o.chat_template));
         for (const std::string& n : st.formatter->notices())
             std::fprintf(stderr, "note: %s\n", n.c_str());
-        st.scheduler = std::make_unique<Scheduler>(
+        auto scheduler = std::make_unique<Scheduler>(
             st.model, SchedulerOptions{o.n_slots, o.n_ctx, o.threads, o.n_batch, 128, o.max_queue});
         st.model_id =
             o.alias.empty() ? std::filesystem::path(o.model_path).filename().string() : o.alias;
-        st.ready = true;
-        std::fprintf(stderr,
-                     "serve: ready: %s; %d slots x %lld tokens of context each, KV cache %.1f MiB "
-                     "in all; %d threads; template: %s\n",
-                     st.model->describe().c_str(), o.n_slots,
-                     static_cast<long long>(st.scheduler->n_ctx()),
-                     static_cast<double>(st.scheduler->kv_bytes()) / (1 << 20),
-                     st.scheduler->threads_used(), st.formatter->description().c_str());
-        std::fflush(stderr);
+        {
+            std::lock_guard<std::mutex> lock(st.start_mu);
+            if (!st.shutting_down) {
+                st.scheduler = std::move(scheduler);
+                st.ready = true;
+            }
+        }
+        if (st.ready) {
+            std::fprintf(
+                stderr,
+                "serve: ready: %s; %d slots x %lld tokens of context each, KV cache %.1f MiB "
+                "in all; %d threads; template: %s\n",
+                st.model->describe().c_str(), o.n_slots,
+                static_cast<long long>(st.scheduler->n_ctx()),
+                static_cast<double>(st.scheduler->kv_bytes()) / (1 << 20),
+                st.scheduler->threads_used(), st.formatter->description().c_str());
+            std::fflush(stderr);
+        }  // else: stopped while loading
     } catch (const std::exception& e) {
         st.load_error = e.what();
         st.load_failed = true;

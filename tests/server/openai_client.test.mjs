@@ -421,8 +421,8 @@ test("loading: /health is 503 until the model is there; a model that fails to lo
 test("shutdown: SIGTERM lets a running request finish, then exits 0", async () => {
   const s = await startServer(["-m", model, "-np", "2", "-c", "256", "-t", "1", "--shutdown-grace", "20"]);
   const c = new OpenAI({ baseURL: s.url + "/v1", apiKey: "x", maxRetries: 0 });
-  const running = c.completions.create({ prompt: "Hello", max_tokens: 40, temperature: 0 });
-  await sleep(100);
+  const running = c.completions.create({ prompt: "Hello", max_tokens: 40, temperature: 0, ignore_eos: true });
+  while (!(await json(s.url + "/slots")).body.some((x) => x.is_processing)) await sleep(5);
   const exited = s.stop("SIGTERM");
   const r = await running;
   assert.equal(r.usage.completion_tokens, 40);

@@ -150,19 +150,24 @@ std::vector<std::pair<int64_t, float>> logit_bias(const Json& body) {
     return out;
 }
 
+// An array of token ids (range-checked against the vocabulary later); `param` names the field.
+std::vector<int64_t> token_ids(const Json& array, const char* param, const char* not_integer) {
+    std::vector<int64_t> out;
+    for (const Json& t : array) {
+        if (!t.is_number_integer() && !t.is_number_unsigned())
+            throw bad_request(param, not_integer);
+        if (t.is_number_unsigned() && t.get<uint64_t>() > (1ull << 31))
+            throw bad_request(param, "token id out of range");
+        out.push_back(t.get<int64_t>());
+    }
+    return out;
+}
+
 Prompt completion_prompt(const Json& body) {
     const Json* v = field(body, "prompt");
     if (v == nullptr) throw bad_request("prompt", "'prompt' is required");
     auto ids = [](const Json& a) {
-        std::vector<int64_t> out;
-        for (const Json& t : a) {
-            if (!t.is_number_integer() && !t.is_number_unsigned())
-                throw bad_request("prompt", "a token-id prompt must hold integers only");
-            if (t.is_number_unsigned() && t.get<uint64_t>() > (1ull << 31))
-                throw bad_request("prompt", "token id out of range");
-            out.push_back(t.get<int64_t>());
-        }
-        return out;
+        return token_ids(a, "prompt", "a token-id prompt must hold integers only");
     };
     if (v->is_string()) return v->get<std::string>();
     if (!v->is_array()) {
@@ -327,15 +332,7 @@ std::vector<int64_t> parse_detokenize(const Json& body) {
     if (!body.is_object()) throw bad_request("", "the request body must be a JSON object");
     const Json* t = field(body, "tokens");
     if (t == nullptr || !t->is_array()) throw bad_request("tokens", "'tokens' must be an array");
-    std::vector<int64_t> ids;
-    for (const Json& v : *t) {
-        if (!v.is_number_integer() && !v.is_number_unsigned())
-            throw bad_request("tokens", "'tokens' must hold integers");
-        if (v.is_number_unsigned() && v.get<uint64_t>() > (1ull << 31))
-            throw bad_request("tokens", "token id out of range");
-        ids.push_back(v.get<int64_t>());
-    }
-    return ids;
+    return token_ids(*t, "tokens", "'tokens' must hold integers");
 }
 
 }  // namespace bitnet::server

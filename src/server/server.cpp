@@ -141,6 +141,12 @@ HttpError unavailable(const std::string& message) {
     return HttpError(503, "unavailable_error", message);
 }
 
+// The 503 while the model loads (or after it failed to).
+HttpError not_ready(const State& st) {
+    return st.load_failed ? unavailable("the model failed to load: " + st.load_error)
+                          : unavailable("the model is loading");
+}
+
 // The bytes of a token's text, as OpenAI's logprobs give them.
 Json bytes_of(const std::string& s) {
     Json b = Json::array();
@@ -296,22 +302,27 @@ void stream_completion(State& st, httplib::Response& res, const CompletionParams
     const std::string model = st.model_id;
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    auto chunk = [=](Json choice) {
+    // One event: the chunk envelope around `choices` (and usage, for the usage chunk).
+    auto event = [=](Json choices, const Usage* usage) {
         Json j = Json::object();
         j["id"] = id;
         j["object"] = p.chat ? "chat.completion.chunk" : "text_completion";
         j["created"] = created;
         j["model"] = model;
         j["system_fingerprint"] = "bitnet";
-        j["choices"] = Json::array({std::move(choice)});
+        j["choices"] = std::move(choices);
+        if (usage != nullptr) {
+            j["usage"] = usage_json(*usage);
+            j["timings"] = timings_json(*usage);
+        }
         return "data: " + dump_json(j) + "\n\n";
     };
+    auto chunk = [event](Json choice) { return event(Json::array({std::move(choice)}), nullptr); };
     auto sent_role = std::make_shared<bool>(false);
     auto text_offset = std::make_shared<size_t>(0);
     res.set_chunked_content_provider(
         "text/event-stream",
-        [&st, p, task, chunk, sent_role, text_offset, id, created, model](size_t,
-                                                                          httplib::DataSink& sink) {
+        [&st, p, task, event, chunk, sent_role, text_offset](size_t, httplib::DataSink& sink) {
             const Tokenizer& tok = st.model->tokenizer();
             auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
             if (p.chat && !*sent_role) {
@@ -375,16 +386,7 @@ void stream_completion(State& st, httplib::Response& res, const CompletionParams
                         write(chunk(c));
                         if (p.include_usage) {
                             const Usage u = usage_of(*task);
-                            Json j = Json::object();
-                            j["id"] = id;
-                            j["object"] = p.chat ? "chat.completion.chunk" : "text_completion";
-                            j["created"] = created;
-                            j["model"] = model;
-                            j["system_fingerprint"] = "bitnet";
-                            j["choices"] = Json::array();
-                            j["usage"] = usage_json(u);
-                            j["timings"] = timings_json(u);
-                            write("data: " + dump_json(j) + "\n\n");
+                            write(event(Json::array(), &u));
                         }
                         write("data: [DONE]\n\n");
                         sink.done();
@@ -671,9 +673,7 @@ int run_server(const ServerOptions& o) {
             }
         }
         if (!open && !st.ready) {
-            send_error(st, res,
-                       !st.load_failed ? unavailable("the model is loading")
-                                       : unavailable("the model failed to load: " + st.load_error));
+            send_error(st, res, not_ready(st));
             return httplib::Server::HandlerResponse::Handled;
         }
         return httplib::Server::HandlerResponse::Unhandled;
@@ -737,10 +737,7 @@ int run_server(const ServerOptions& o) {
             if (st.ready) {
                 send_json(res, 200, {{"status", "ok"}});
             } else {
-                send_error(st, res,
-                           !st.load_failed
-                               ? unavailable("the model is loading")
-                               : unavailable("the model failed to load: " + st.load_error));
+                send_error(st, res, not_ready(st));
             }
         },
         false);

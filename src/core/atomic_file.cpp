@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "bitnet/error.h"
+#include "core/sys_error.h"
 
 namespace bitnet {
 
@@ -38,10 +39,6 @@ void unregister_pending(const std::string& path) {
             return;
         }
     }
-}
-
-std::string sys_error(const std::string& path, const char* what) {
-    return path + ": " + what + ": " + std::strerror(errno);
 }
 
 }  // namespace

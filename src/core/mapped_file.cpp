@@ -9,16 +9,9 @@
 #include <cstring>
 
 #include "bitnet/error.h"
+#include "core/sys_error.h"
 
 namespace bitnet {
-
-namespace {
-
-std::string sys_error(const std::string& path, const char* what) {
-    return path + ": " + what + ": " + std::strerror(errno);
-}
-
-}  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

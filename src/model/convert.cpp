@@ -52,7 +52,8 @@ bool fits(GgmlType type, const GgufTensorInfo& t, I2sLayout layout) {
     }
 }
 
-std::string shape_text(const GgufTensorInfo& t) {
+// "320x320": the shape as quantize reports rows that do not fit.
+std::string dims_text(const GgufTensorInfo& t) {
     std::string s;
     for (uint32_t d = 0; d < t.n_dims; ++d) s += (d > 0 ? "x" : "") + std::to_string(t.ne[d]);
     return s;
@@ -103,7 +104,7 @@ ConvertReport convert_model(
             if (o.fallback && fits(*o.fallback, t, o.i2s_layout)) {
                 to = *o.fallback;
             } else {
-                problems.push_back(t.name + " (" + shape_text(t) + ": rows of " +
+                problems.push_back(t.name + " (" + dims_text(t) + ": rows of " +
                                    std::to_string(t.ne[0]) + " do not fit " +
                                    std::string(type_name(to)) + " blocks of " +
                                    std::to_string(type_info(to).block_size) + ")");

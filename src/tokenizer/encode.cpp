@@ -68,11 +68,6 @@ std::vector<Symbol> utf8_symbols(const std::string& text) {
 
 }  // namespace
 
-int TokenizerImpl::merge_rank(const std::string& a, const std::string& b) const {
-    auto it = merge_ranks.find({a, b});
-    return it == merge_ranks.end() ? -1 : it->second;
-}
-
 TokenId TokenizerImpl::byte_token(uint8_t byte) const {
     static const char* hex = "0123456789ABCDEF";
     if (type == VocabType::Spm) {

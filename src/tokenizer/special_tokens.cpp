@@ -34,7 +34,16 @@ void TokenizerImpl::detect_special_tokens() {
         slot = t.second;
         tokens[static_cast<size_t>(t.second)].attr |= token_attr::kControl;
     };
+    // Every text the lists below name is short and has a '<' or a '[': the rest of a large
+    // vocabulary is set aside once, keeping token_to_id's order for the candidates.
+    std::vector<const std::pair<const std::string, TokenId>*> candidates;
     for (const auto& t : token_to_id) {
+        if (t.first.size() <= 32 && t.first.find_first_of("<[") != std::string::npos) {
+            candidates.push_back(&t);
+        }
+    }
+    for (const auto* c : candidates) {
+        const auto& t = *c;
         mark(s.eot, t,
              {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
               "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
@@ -65,7 +74,8 @@ void TokenizerImpl::detect_special_tokens() {
     for (TokenId id : {s.fim_pad, s.fim_rep, s.fim_sep}) {
         if (id != kNoToken) eog_set.insert(id);
     }
-    for (const auto& t : token_to_id) {
+    for (const auto* c : candidates) {
+        const auto& t = *c;
         if (one_of(t.first, {"<|eot_id|>",
                              "<|im_end|>",
                              "<|end|>",
@@ -92,7 +102,8 @@ void TokenizerImpl::detect_special_tokens() {
             tokens[static_cast<size_t>(t.second)].attr |= token_attr::kControl;
         }
     }
-    for (const auto& t : token_to_id) {
+    for (const auto* c : candidates) {
+        const auto& t = *c;
         if (one_of(t.first, {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})) {
             tokens[static_cast<size_t>(t.second)].attr = token_attr::kUserDefined;
         }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bitnet/tokenizer.h"
+#include "tokenizer/merge_table.h"
 #include "tokenizer/regex_split.h"
 
 namespace bitnet {
@@ -17,15 +18,6 @@ struct TokenData {
     std::string text;
     float score = 0.0f;
     uint32_t attr = token_attr::kNormal;
-};
-
-// Hash of a merge pair without building a joined string.
-struct PairHash {
-    size_t operator()(const std::pair<std::string, std::string>& p) const noexcept {
-        const size_t a = std::hash<std::string>{}(p.first);
-        return a ^
-               (std::hash<std::string>{}(p.second) + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
-    }
 };
 
 struct PreTokenizerDef {
@@ -41,7 +33,7 @@ class TokenizerImpl {
     // Insertion in id order into an unordered_map reproduces llama.cpp's iteration order for
     // the text-based special-token detection.
     std::unordered_map<std::string, TokenId> token_to_id;
-    std::unordered_map<std::pair<std::string, std::string>, int, PairHash> merge_ranks;
+    MergeTable merge_ranks;
     SpecialTokens special;
     std::vector<TokenId> eog;
     std::vector<TokenId> special_cache;  // CONTROL/USER_DEFINED/UNKNOWN ids, longest text first
@@ -62,7 +54,7 @@ class TokenizerImpl {
         auto it = token_to_id.find(text);
         return it == token_to_id.end() ? kNoToken : it->second;
     }
-    int merge_rank(const std::string& a, const std::string& b) const;
+    int merge_rank(std::string_view a, std::string_view b) const { return merge_ranks.find(a, b); }
 
     // Called once the vocabulary and switches are set: special-token detection, caches.
     void finish(const std::string& model_name);

@@ -119,11 +119,13 @@ void load_merges(TokenizerImpl& t, const GgufMetadata& m) {
     const auto& merges = m.get_array<std::string>("tokenizer.ggml.merges");
     t.merge_ranks.reserve(merges.size());
     for (size_t i = 0; i < merges.size(); ++i) {
-        const std::string& w = merges[i];
+        const std::string_view w = merges[i];
         const size_t pos = w.find(' ', 1);
-        std::pair<std::string, std::string> key;
-        if (pos != std::string::npos) key = {w.substr(0, pos), w.substr(pos + 1)};
-        t.merge_ranks.emplace(std::move(key), static_cast<int>(i));  // the first rank wins
+        if (pos == std::string_view::npos) {
+            t.merge_ranks.insert({}, {}, static_cast<int>(i));  // as llama.cpp: an empty pair
+        } else {
+            t.merge_ranks.insert(w.substr(0, pos), w.substr(pos + 1), static_cast<int>(i));
+        }
     }
 }
 

@@ -138,15 +138,19 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     t->merge_ranks.reserve(merges.size());
     int rank = 0;
     for (const json& m : merges) {
-        std::pair<std::string, std::string> key;
         if (m.is_string()) {
-            const std::string w = m.get<std::string>();
+            const std::string& w = m.get_ref<const std::string&>();
             const size_t pos = w.find(' ', 1);
-            if (pos != std::string::npos) key = {w.substr(0, pos), w.substr(pos + 1)};
+            if (pos == std::string::npos) {
+                t->merge_ranks.insert({}, {}, rank++);
+            } else {
+                const std::string_view v = w;
+                t->merge_ranks.insert(v.substr(0, pos), v.substr(pos + 1), rank++);
+            }
         } else {
-            key = {m.at(0).get<std::string>(), m.at(1).get<std::string>()};
+            t->merge_ranks.insert(m.at(0).get_ref<const std::string&>(),
+                                  m.at(1).get_ref<const std::string&>(), rank++);
         }
-        t->merge_ranks.emplace(std::move(key), rank++);
     }
 
     auto token_named = [&](const char* field) {

@@ -223,11 +223,11 @@ std::vector<TokenId> text_ids(const std::string& model) {
 // checks every operation of each architecture (ReLU² and the sub-norms included) to float32
 // precision; the default fp16 KV cache costs a little of it.
 TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
-    struct Case {
+    struct ArchCase {
         const char* name;
         SynthOptions o;
     };
-    std::vector<Case> cases;
+    std::vector<ArchCase> cases;
     for (const char* arch : {"bitnet", "bitnet-b1.58", "llama"}) {
         SynthOptions o = shape(256, 2, 4, 2, 640, "f32");
         o.architecture = arch;
@@ -241,7 +241,7 @@ TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
     SynthOptions scaled = shape(256, 2, 4, 1, 512, "f32", true);
     scaled.embd_type = GgmlType::F32;
     cases.push_back({"bitnet with .scale tensors", scaled});
-    for (const Case& c : cases) {
+    for (const ArchCase& c : cases) {
         SCOPED_TRACE(c.name);
         TempDir tmp;
         const std::string model = (tmp / "m.gguf").string();
@@ -265,14 +265,14 @@ TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
 // Microsoft's architecture with its own weight format: I2_S (per-token 8-bit activations, as
 // bitnet.cpp) against the float64 pass, and against the same ternary weights stored as TQ2_0.
 TEST(BitnetB158, I2sAgainstFloat64AndTq2_0) {
-    struct Case {
+    struct B158Case {
         const char* name;
         int64_t embd, layers, heads, kv, ff;
     };
-    const Case cases[] = {{"256x2 gqa", 256, 2, 4, 2, 768},
-                          {"512x3 mha", 512, 3, 8, 8, 1536},
-                          {"512x4 gqa4", 512, 4, 8, 2, 1024}};
-    for (const Case& c : cases) {
+    const B158Case cases[] = {{"256x2 gqa", 256, 2, 4, 2, 768},
+                              {"512x3 mha", 512, 3, 8, 8, 1536},
+                              {"512x4 gqa4", 512, 4, 8, 2, 1024}};
+    for (const B158Case& c : cases) {
         SCOPED_TRACE(c.name);
         TempDir tmp;
         const std::string i2s = (tmp / "i2s.gguf").string(), tq2 = (tmp / "tq2.gguf").string();

@@ -18,15 +18,8 @@ constexpr size_t kStrings = 2000;
 
 class TokenizerDifferential : public ::testing::TestWithParam<std::string> {};
 
-std::string show(const std::vector<TokenId>& ids) {
-    std::string s;
-    for (TokenId id : ids) s += " " + std::to_string(id);
-    return s;
-}
-
 TEST_P(TokenizerDifferential, MatchesLlamaCpp) {
-    const std::string vocab =
-        (llama_cpp_dir() / "models" / ("ggml-vocab-" + GetParam() + ".gguf")).string();
+    const std::string vocab = vocab_path(GetParam());
     const Tokenizer tok = Tokenizer::from_gguf_file(vocab);
     const auto texts = generate_texts(
         20261128u + static_cast<uint32_t>(std::hash<std::string>{}(GetParam()) % 1000), kStrings);
@@ -53,8 +46,8 @@ TEST_P(TokenizerDifferential, MatchesLlamaCpp) {
                 if (++id_mismatches <= 5) {
                     ADD_FAILURE() << GetParam() << (special ? " (parse special)" : "")
                                   << " text: " << json(texts[i]).dump()
-                                  << "\n  ours:  " << show(ours)
-                                  << "\n  llama.cpp:" << show(theirs);
+                                  << "\n  ours:  " << show_ids(ours)
+                                  << "\n  llama.cpp:" << show_ids(theirs);
                 }
             }
             DecodeOptions d;

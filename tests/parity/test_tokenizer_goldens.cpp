@@ -14,12 +14,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Case {
+struct GoldenCase {
     std::string text;
     std::vector<TokenId> ids;
 };
 
-std::vector<Case> read_suite(const fs::path& vocab) {
+std::vector<GoldenCase> read_suite(const fs::path& vocab) {
     const std::string inp = read_file(vocab.string() + ".inp");
     std::ifstream out(vocab.string() + ".out");
     std::vector<std::string> lines;
@@ -36,9 +36,9 @@ std::vector<Case> read_suite(const fs::path& vocab) {
         pos = next + sep.size();
     }
     EXPECT_EQ(texts.size(), lines.size()) << vocab;
-    std::vector<Case> cases;
+    std::vector<GoldenCase> cases;
     for (size_t i = 0; i < texts.size() && i < lines.size(); ++i) {
-        Case c{texts[i], {}};
+        GoldenCase c{texts[i], {}};
         std::istringstream ss(lines[i]);
         for (TokenId id; ss >> id;) c.ids.push_back(id);
         cases.push_back(std::move(c));
@@ -54,12 +54,6 @@ std::vector<fs::path> suites() {
     return out;
 }
 
-std::string show(const std::vector<TokenId>& ids) {
-    std::string s;
-    for (TokenId id : ids) s += " " + std::to_string(id);
-    return s;
-}
-
 TEST(TokenizerGoldens, EverySuiteEveryCase) {
     const auto all = suites();
     size_t n_cases = 0;
@@ -68,12 +62,12 @@ TEST(TokenizerGoldens, EverySuiteEveryCase) {
         const Tokenizer tok = Tokenizer::from_gguf_file(v.string());
         const auto cases = read_suite(v);
         size_t failed = 0;
-        for (const Case& c : cases) {
+        for (const GoldenCase& c : cases) {
             const auto ids = tok.encode(c.text);
             if (ids != c.ids) {
                 ++failed;
-                ADD_FAILURE() << "text: '" << c.text << "'\nexpected:" << show(c.ids)
-                              << "\n     got:" << show(ids);
+                ADD_FAILURE() << "text: '" << c.text << "'\nexpected:" << show_ids(c.ids)
+                              << "\n     got:" << show_ids(ids);
             }
         }
         n_cases += cases.size();

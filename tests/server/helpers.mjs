@@ -60,6 +60,9 @@ export async function startServer(args, { waitReady = true, binary = cli, env = 
 
 // Time limits are multiplied by this (the sanitizer build sets 4).
 export const slack = Number(process.env.BITNET_TIME_SLACK || 1);
+// Set for the sanitizer build's server (several times slower): tests that only repeat the same
+// paths with more data run fewer rounds there; the optimized build runs them in full.
+export const sanitized = process.env.BITNET_SANITIZED === "1";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

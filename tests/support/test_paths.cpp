@@ -35,6 +35,16 @@ fs::path ggml_base_library() {
            "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
 }
 
+std::string vocab_path(const std::string& name) {
+    return (llama_cpp_dir() / "models" / ("ggml-vocab-" + name + ".gguf")).string();
+}
+
+std::string show_ids(const std::vector<int32_t>& ids) {
+    std::string s;
+    for (int32_t id : ids) s += " " + std::to_string(id);
+    return s;
+}
+
 std::vector<fs::path> vocab_files() {
     std::vector<fs::path> out;
     const fs::path dir = llama_cpp_dir() / "models";

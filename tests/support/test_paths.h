@@ -16,6 +16,10 @@ std::filesystem::path llama_cpp_dir();
 std::filesystem::path ggml_base_library();
 // Every models/ggml-vocab-*.gguf of the bundle, sorted. Fails the test if there are none.
 std::vector<std::filesystem::path> vocab_files();
+// The bundle's models/ggml-vocab-NAME.gguf ("llama-bpe", "llama-spm", ...).
+std::string vocab_path(const std::string& name);
+// " 1 2 3": token ids for a failure message.
+std::string show_ids(const std::vector<int32_t>& ids);
 
 // A fresh empty directory, removed when the object dies.
 class TempDir {

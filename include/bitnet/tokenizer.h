@@ -89,6 +89,12 @@ class Tokenizer {
     // outside the vocabulary (32000 tokens): ignored"); such a slot is left empty.
     const std::vector<std::string>& warnings() const;
 
+    // Writes this vocabulary as llama.cpp's tokenizer.ggml.* keys (model, pre, tokens,
+    // token_type, merges, special ids, add_bos/add_eos), so that a model converted from a
+    // tokenizer.json tokenizes the same from its GGUF file, here and in llama.cpp. BPE only;
+    // NotSupported otherwise.
+    void write_gguf_metadata(GgufMetadata& metadata) const;
+
   private:
     explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
     std::unique_ptr<TokenizerImpl> impl_;

@@ -107,13 +107,7 @@ void register_bench(CLI::App& app) {
     cmd->callback([a] {
         if (a->n_prompt == 0 && a->n_gen == 0) throw Error("nothing to measure: -p and -n are 0");
         ModelOptions mo;
-        if (a->layout == "x86") {
-            mo.i2s_layout = I2sLayout::X86;
-        } else if (a->layout == "arm") {
-            mo.i2s_layout = I2sLayout::Arm;
-        } else if (a->layout != "auto") {
-            throw Error("--i2s-layout '" + a->layout + "' is not one of auto, x86, arm");
-        }
+        mo.i2s_layout = parse_i2s_layout(a->layout);
         if (!a->head_type.empty()) {
             const auto t = type_from_name(a->head_type);
             if (!t) throw Error("--head-type '" + a->head_type + "' is not a ggml type name");

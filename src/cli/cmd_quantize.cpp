@@ -11,33 +11,6 @@
 
 namespace bitnet::cli {
 
-namespace {
-
-const char* const kTargets[] = {"f32",   "f16",   "bf16",  "q8_0", "q4_0",
-                                "tq1_0", "tq2_0", "iq2_s", "i2_s"};
-
-GgmlType parse_target(const std::string& name, const char* option) {
-    for (const char* t : kTargets) {
-        if (name == t) return *type_from_name(name);
-    }
-    std::string list;
-    for (const char* t : kTargets) list += (list.empty() ? "" : ", ") + std::string(t);
-    throw Error(std::string(option) + " '" + name + "' is not one of " + list);
-}
-
-std::string mib(uint64_t bytes) {
-    return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / 1048576.0);
-}
-
-I2sLayout parse_i2s_layout(const std::string& name) {
-    if (name == "auto") return I2sLayout::Auto;
-    if (name == "x86") return I2sLayout::X86;
-    if (name == "arm") return I2sLayout::Arm;
-    throw Error("--i2s-layout '" + name + "' is not one of auto, x86, arm");
-}
-
-}  // namespace
-
 void register_quantize(CLI::App& app) {
     auto* cmd = app.add_subcommand("quantize", "Convert a model's weight matrices to another type");
     struct Args {
@@ -62,10 +35,10 @@ void register_quantize(CLI::App& app) {
         ->check(CLI::Range(1, 1024));
     cmd->callback([a] {
         ConvertOptions o;
-        o.type = parse_target(a->type, "--type");
-        if (!a->embd.empty()) o.embd_type = parse_target(a->embd, "--embd-type");
-        if (!a->output.empty()) o.output_type = parse_target(a->output, "--output-type");
-        if (!a->fallback.empty()) o.fallback = parse_target(a->fallback, "--fallback");
+        o.type = parse_weight_type(a->type, "--type");
+        if (!a->embd.empty()) o.embd_type = parse_weight_type(a->embd, "--embd-type");
+        if (!a->output.empty()) o.output_type = parse_weight_type(a->output, "--output-type");
+        if (!a->fallback.empty()) o.fallback = parse_weight_type(a->fallback, "--fallback");
         o.i2s_layout = parse_i2s_layout(a->layout);
         o.i2s_read_layout = parse_i2s_layout(a->read_layout);
         o.threads = a->threads;

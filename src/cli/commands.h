@@ -47,9 +47,17 @@ void add_chat_template_options(CLI::App* cmd, ChatTemplateOptions& options);
 // A --messages / /load file (parse_chat_input's JSON); throws Error naming the path.
 ChatInput read_messages_file(const std::string& path);
 
+// A weight type a converter can write (f32 f16 bf16 q8_0 q4_0 tq1_0 tq2_0 iq2_s i2_s); throws
+// Error naming `option` and the choices.
+GgmlType parse_weight_type(const std::string& name, const char* option);
+// auto, x86 or arm.
+I2sLayout parse_i2s_layout(const std::string& name);
+std::string mib(uint64_t bytes);
+
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_convert(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_run(CLI::App& app);

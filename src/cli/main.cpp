@@ -28,6 +28,7 @@ int run(int argc, char** argv) {
     bitnet::cli::register_inspect(app);
     bitnet::cli::register_synth(app);
     bitnet::cli::register_quantize(app);
+    bitnet::cli::register_convert(app);
     bitnet::cli::register_tokenize(app);
     bitnet::cli::register_detokenize(app);
     bitnet::cli::register_run(app);

@@ -79,15 +79,31 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_h
     cmd->add_flag("-v,--verbose", a.verbose, verbose_help);
 }
 
+I2sLayout parse_i2s_layout(const std::string& name) {
+    if (name == "auto") return I2sLayout::Auto;
+    if (name == "x86") return I2sLayout::X86;
+    if (name == "arm") return I2sLayout::Arm;
+    throw Error("--i2s-layout '" + name + "' is not one of auto, x86, arm");
+}
+
+GgmlType parse_weight_type(const std::string& name, const char* option) {
+    static constexpr const char* kTargets[] = {"f32",   "f16",   "bf16",  "q8_0", "q4_0",
+                                               "tq1_0", "tq2_0", "iq2_s", "i2_s"};
+    for (const char* t : kTargets) {
+        if (name == t) return *type_from_name(name);
+    }
+    std::string list;
+    for (const char* t : kTargets) list += (list.empty() ? "" : ", ") + std::string(t);
+    throw Error(std::string(option) + " '" + name + "' is not one of " + list);
+}
+
+std::string mib(uint64_t bytes) {
+    return fmt::format("{:.2f} MiB", static_cast<double>(bytes) / 1048576.0);
+}
+
 ModelOptions model_options(const ModelArgs& a) {
     ModelOptions mo;
-    if (a.layout == "x86") {
-        mo.i2s_layout = I2sLayout::X86;
-    } else if (a.layout == "arm") {
-        mo.i2s_layout = I2sLayout::Arm;
-    } else if (a.layout != "auto") {
-        throw Error("--i2s-layout '" + a.layout + "' is not one of auto, x86, arm");
-    }
+    mo.i2s_layout = parse_i2s_layout(a.layout);
     if (!a.head_type.empty()) {
         const auto t = type_from_name(a.head_type);
         if (!t) throw Error("--head-type '" + a.head_type + "' is not a ggml type name");

@@ -81,6 +81,19 @@ void MergeTable::insert(std::string_view left, std::string_view right, int rank)
     slots_[i] = slot_value(entries_.size() - 1, h);
 }
 
+std::vector<std::string> MergeTable::joined() const {
+    std::vector<std::string> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_) {
+        const std::string_view text(arena_.data() + e.offset, e.left_len + e.right_len);
+        std::string w(text.substr(0, e.left_len));
+        w += ' ';
+        w += text.substr(e.left_len);
+        out.push_back(std::move(w));
+    }
+    return out;
+}
+
 int MergeTable::find(std::string_view left, std::string_view right) const {
     if (slots_.empty()) return -1;
     const auto index = static_cast<uint32_t>(slots_[probe(left, right, hash(left, right))]);

@@ -19,6 +19,8 @@ class MergeTable {
     // The pair's rank, or -1.
     int find(std::string_view left, std::string_view right) const;
     size_t size() const { return entries_.size(); }
+    // Every pair as "left right", in the order inserted (rank order for a merges list).
+    std::vector<std::string> joined() const;
 
   private:
     struct Entry {

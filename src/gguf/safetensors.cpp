@@ -18,7 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit on the JSON header
+constexpr uint64_t kMaxHeader = 100000000;  // the format's own limit on the JSON header (100 MB)
 
 StDtype parse_dtype(const std::string& s, const std::string& where) {
     if (s == "F32") return StDtype::F32;
@@ -35,7 +35,8 @@ StDtype parse_dtype(const std::string& s, const std::string& where) {
 
 uint64_t to_u64(const json& v, const std::string& where, const char* field) {
     if (!v.is_number_unsigned()) {
-        throw Error(where + field + " must hold non-negative integers, not " + v.dump());
+        throw Error(where + field + " must hold non-negative integers, not " +
+                    (v.is_number() ? v.dump() : std::string("a ") + v.type_name()));
     }
     return v.get<uint64_t>();
 }
@@ -107,7 +108,31 @@ SafetensorsFile SafetensorsFile::parse(std::span<const uint8_t> bytes, const std
     const auto* text = reinterpret_cast<const char*>(bytes.data() + 8);
     json header;
     try {
-        header = json::parse(text, text + n);
+        // The format nests three deep at most (header, entry, shape or offsets) and forbids
+        // duplicate keys; both are checked while parsing, so that a hostile header can neither
+        // nest without bound nor hide an entry behind a later one.
+        std::vector<std::set<std::string>> keys;
+        const json::parser_callback_t check = [&](int depth, json::parse_event_t event,
+                                                  json& parsed) {
+            if (event == json::parse_event_t::object_start ||
+                event == json::parse_event_t::array_start) {
+                if (depth >= 3) {
+                    throw Error(at + "header nests deeper than the format's three levels");
+                }
+                if (event == json::parse_event_t::object_start) {
+                    keys.resize(static_cast<size_t>(depth) + 1);
+                    keys[static_cast<size_t>(depth)].clear();
+                }
+            } else if (event == json::parse_event_t::key) {
+                const auto d = static_cast<size_t>(depth) - 1;
+                if (d < keys.size() && !keys[d].insert(parsed.get<std::string>()).second) {
+                    throw Error(at + "header: the key '" + parsed.get<std::string>() +
+                                "' appears twice");
+                }
+            }
+            return true;
+        };
+        header = json::parse(text, text + n, check);
     } catch (const json::parse_error& e) {
         // e.byte is 1-based within the header text.
         throw Error(at + "header JSON: " + e.what() + " (file offset " +
@@ -154,17 +179,23 @@ SafetensorsFile SafetensorsFile::parse(std::span<const uint8_t> bytes, const std
             throw Error(where + "shape has " + std::to_string(shape.size()) +
                         " dimensions; at most 8 are supported");
         }
-        // Bytes the shape implies, with overflow checked.
-        uint64_t expect = st_dtype_size(t.dtype);
+        // Elements and bytes the shape implies: every partial product of the dimensions stays
+        // within int64 (StTensor::elements), whatever comes after it.
+        uint64_t elements = 1;
         for (const json& d : shape) {
             const uint64_t v = to_u64(d, where, "shape");
-            if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-                (v != 0 && expect > std::numeric_limits<uint64_t>::max() / v)) {
+            const auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+            if (v > max || (v != 0 && elements > max / v)) {
                 throw Error(where + "shape " + shape.dump() + " is too large");
             }
-            expect *= v;
+            elements *= v;
             t.shape.push_back(static_cast<int64_t>(v));
         }
+        const uint64_t size = st_dtype_size(t.dtype);
+        if (elements > std::numeric_limits<uint64_t>::max() / size) {
+            throw Error(where + "shape " + shape.dump() + " is too large");
+        }
+        const uint64_t expect = elements * size;
         const json& offsets = value["data_offsets"];
         if (!offsets.is_array() || offsets.size() != 2)
             throw Error(where + "data_offsets must be [begin, end]");

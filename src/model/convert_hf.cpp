@@ -63,10 +63,20 @@ double number(const json& c, const char* key, double fallback, const std::string
     return c[key].get<double>();
 }
 
+HfConfig read_config_json(const json& c, const std::string& where);
+
 HfConfig read_config(const fs::path& dir) {
     const fs::path p = dir / "config.json";
     const json c = read_json(p);
-    const std::string where = p.string() + ": ";
+    try {
+        return read_config_json(c, p.string() + ": ");
+    } catch (const json::exception& e) {
+        // A field of the wrong JSON type.
+        throw Error(p.string() + ": " + e.what());
+    }
+}
+
+HfConfig read_config_json(const json& c, const std::string& where) {
     if (!c.is_object()) throw Error(where + "not a JSON object");
     HfConfig h;
     if (!c.contains("architectures") || !c["architectures"].is_array() ||
@@ -92,9 +102,17 @@ HfConfig read_config(const fs::path& dir) {
             throw NotSupported(where + "quantization_config.linear_class '" + h.linear_class + "'");
         }
         const std::string mode = q.value("quantization_mode", std::string("offline"));
-        if (mode != "offline") {
-            throw NotSupported(where + "quantization_config.quantization_mode '" + mode +
-                               "' (packed weights are the offline mode)");
+        if (mode == "online") {
+            // Float master weights quantized on the fly (AutoBitLinear's online mode): the
+            // absmean path, as for a checkpoint without quantization_config.
+            h.packed = false;
+        } else if (mode != "offline") {
+            throw NotSupported(where + "quantization_config.quantization_mode '" + mode + "'");
+        }
+        if (q.value("use_rms_norm", false)) {
+            throw NotSupported(where +
+                               "quantization_config.use_rms_norm (an RMSNorm inside every "
+                               "BitLinear)");
         }
     }
     if (h.cls == "BitNetForCausalLM") {
@@ -174,7 +192,8 @@ bool is_ternary_type(GgmlType t) {
 // Which checkpoint tensors were used; what is left over at the end is an error.
 class Checkpoint {
   public:
-    explicit Checkpoint(const std::string& dir) : st_(SafetensorsCheckpoint::open_dir(dir)) {}
+    explicit Checkpoint(const std::string& dir)
+        : dir_(dir), st_(SafetensorsCheckpoint::open_dir(dir)) {}
 
     // The tensor, marked used; the first of `names` that exists (older spellings after the
     // current one). Throws naming them all when none does.
@@ -187,7 +206,7 @@ class Checkpoint {
         }
         std::string list;
         for (const std::string& n : names) list += (list.empty() ? "" : " or ") + n;
-        throw Error("checkpoint: missing tensor " + list);
+        throw Error(dir_ + ": missing tensor " + list);
     }
     const StTensor* maybe(const std::string& name) {
         const StTensor* t = st_.find(name);
@@ -204,6 +223,7 @@ class Checkpoint {
     }
 
   private:
+    std::string dir_;
     SafetensorsCheckpoint st_;
     std::set<std::string> used_;
 };
@@ -292,11 +312,27 @@ HfConvertReport convert_hf_checkpoint(const std::string& dir, const std::string&
                     "different function");
     }
     const bool bitnet = cfg.kind != Kind::Llama;
-    const GgmlType type = o.type.value_or(bitnet ? GgmlType::I2_S : GgmlType::F16);
+    // I2_S is Microsoft's format for its own architecture; the SiLU family goes to TQ2_0, which
+    // llama.cpp runs too.
+    const GgmlType type = o.type.value_or(cfg.kind == Kind::BitnetB158 ? GgmlType::I2_S
+                                          : bitnet                     ? GgmlType::TQ2_0
+                                                                       : GgmlType::F16);
+    for (const auto& [t, option] :
+         {std::pair{o.embd_type, "--embd-type"}, std::pair{o.output_type, "--output-type"}}) {
+        if (t && is_ternary_type(*t)) {
+            throw Error(std::string(option) + " " + std::string(type_name(*t)) +
+                        ": embeddings and the output head are not ternary; a ternary type would "
+                        "keep only their signs (use f16, bf16, f32 or q8_0)");
+        }
+    }
     if (!bitnet && is_ternary_type(type)) {
         throw Error("--type " + std::string(type_name(type)) +
                     ": a float Llama checkpoint would "
                     "lose its weights in a ternary type (use f16, bf16, f32 or q8_0)");
+    }
+    if (type == GgmlType::I2_S && cfg.kind != Kind::BitnetB158) {
+        throw Error("--type i2_s: I2_S is for Microsoft's bitnet-b1.58 architecture; this " +
+                    cfg.cls + " checkpoint is " + report.architecture + " (use tq2_0 or tq1_0)");
     }
     for (GgmlType t :
          {type, o.embd_type.value_or(GgmlType::F16), o.output_type.value_or(GgmlType::F16)}) {
@@ -344,6 +380,14 @@ HfConvertReport convert_hf_checkpoint(const std::string& dir, const std::string&
                 throw Error("checkpoint: tensor '" + s.name + "' = " + std::to_string(scale) +
                             " is not a positive scale");
             }
+            for (uint8_t byte : w.bytes) {
+                // Code 3 (value 2) in any of the four fields: not a ternary weight.
+                if ((byte & (byte >> 1) & 0x55) != 0) {
+                    throw Error("checkpoint: tensor '" + w.name +
+                                "' holds the code 3 (value 2), "
+                                "not a ternary weight");
+                }
+            }
             const bool divides = cfg.scale_divides;
             p.values = [&w, scale, divides, out_dim, in_dim] {
                 // transformers' unpack_weights: unpacked row i·R + r is bits 2i..2i+1 of packed
@@ -356,12 +400,7 @@ HfConvertReport convert_hf_checkpoint(const std::string& dir, const std::string&
                         const uint8_t* src = w.bytes.data() + r * in_dim;
                         float* dst = v.data() + (i * r_rows + r) * in_dim;
                         for (int64_t c = 0; c < in_dim; ++c) {
-                            const int code = (src[c] >> (2 * i)) & 3;
-                            if (code == 3) {
-                                throw Error("checkpoint: tensor '" + w.name +
-                                            "' holds the code 3 "
-                                            "(value 2), not a ternary weight");
-                            }
+                            const int code = (src[c] >> (2 * i)) & 3;  // 0..2 (checked above)
                             dst[c] = static_cast<float>(code - 1) * mag;
                         }
                     }
@@ -457,7 +496,15 @@ HfConvertReport convert_hf_checkpoint(const std::string& dir, const std::string&
     for (const Plan& p : plans) {
         int64_t n = 1;
         for (int64_t d : p.ne) n *= d;
-        if (!tensor_bytes(p.type, p.ne[0], n)) {
+        bool fits = tensor_bytes(p.type, p.ne[0], n).has_value();
+        if (fits && p.type == GgmlType::I2_S) {
+            try {
+                (void)resolve_i2s_layout(o.i2s_layout, n);  // the layout's block of 128 or 64
+            } catch (const Error&) {
+                fits = false;
+            }
+        }
+        if (!fits) {
             misfits.push_back(p.name + " (rows of " + std::to_string(p.ne[0]) + " do not fit " +
                               std::string(type_name(p.type)) + " blocks of " +
                               std::to_string(type_info(p.type).block_size) + ")");

@@ -35,6 +35,13 @@ void Tokenizer::write_gguf_metadata(GgufMetadata& m) const {
                            std::string(t.type == VocabType::Spm ? "SentencePiece" : "WordPiece") +
                            " vocabulary to GGUF");
     }
+    if (t.pre.name == "custom") {
+        // A Split regex we could follow but llama.cpp has no name for: a file it (and our
+        // loader, which reads the name) could not tokenize.
+        throw NotSupported(
+            "writing a tokenizer.json pre-tokenizer that llama.cpp has no "
+            "tokenizer.ggml.pre name for");
+    }
     m.set("tokenizer.ggml.model", std::string("gpt2"));
     m.set("tokenizer.ggml.pre", gguf_pre_name(t.pre.name));
     std::vector<std::string> texts;

@@ -156,10 +156,16 @@ TEST(ConvertHf, BitnetAndLlamaAgainstFloat64AndLlamaCpp) {
         const char* arch;
         double tolerance;  // mean |Δ log p| against float64
     };
+    // (The 1bitLLM checkpoint with the default type: TQ2_0.)
     for (const Case& c :
-         {Case{"bitnet-1bit", "tq2_0", "bitnet", 0.15}, Case{"llama", "f16", "llama", 0.01}}) {
+         {Case{"bitnet-1bit", "", "bitnet", 0.15}, Case{"llama", "f16", "llama", 0.01}}) {
+        SCOPED_TRACE(c.kind);
         const std::string out = (tmp / (std::string(c.kind) + ".gguf")).string();
-        convert(checkpoint(c.kind), out, {"--type", c.type});
+        convert(checkpoint(c.kind), out,
+                *c.type ? std::vector<std::string>{"--type", c.type} : std::vector<std::string>{});
+        if (!*c.type) {
+            EXPECT_EQ(GgufFile::open(out).tensor("blk.0.ffn_up.weight").type, GgmlType::TQ2_0);
+        }
         EXPECT_EQ(GgufFile::open(out).metadata().get<std::string>("general.architecture"), c.arch);
         const std::vector<TokenId> ids = ids_of(out);
         const std::vector<double> ref = float64(checkpoint(c.kind), ids);
@@ -234,6 +240,8 @@ TEST(ConvertHf, RefusalsNameTheProblemAndWriteNothing) {
     };
     refused(checkpoint("llama"), {"--type", "i2_s"}, "a float Llama checkpoint would lose");
     refused(checkpoint("llama"), {"--arch", "bitnet"}, "is the llama architecture");
+    refused(checkpoint("bitnet-1bit"), {"--type", "i2_s"}, "I2_S is for Microsoft's bitnet-b1.58");
+    refused(checkpoint("llama"), {"--embd-type", "tq2_0"}, "would keep only their signs");
     refused(tmp / "nothing", {}, "not a folder");
 
     // A copy of the Llama checkpoint to break in several ways.
@@ -265,6 +273,11 @@ TEST(ConvertHf, RefusalsNameTheProblemAndWriteNothing) {
     cfg["rope_scaling"] = {{"type", "yarn"}, {"factor", 4}};
     write_file(d / "config.json", cfg.dump());
     refused(d, {}, "not supported: " + (d / "config.json").string() + ": rope_scaling");
+    fresh();
+    cfg = json::parse(read_file(d / "config.json"));
+    cfg["hidden_size"] = "256";
+    write_file(d / "config.json", cfg.dump());
+    refused(d, {}, (d / "config.json").string() + ": \"hidden_size\" = \"256\" is not an integer");
     fresh();
     fs::remove(d / "tokenizer.json");
     refused(d, {}, "no tokenizer.json");

@@ -18,8 +18,11 @@
       {"ids": [...]} -> {"logprobs": [log p(ids[i+1] | ids[..i])]}, in float64, read from the
       safetensors file directly. The BitNet layers port transformers' integrations/bitnet.py
       line for line: unpack_weights; BitLinear (int8 per-token activations, output divided by
-      input_scale * weight_scale); AutoBitLinear (ActQuant, output multiplied by weight_scale);
-      WeightQuant (absmean) for master weights. modeling_bitnet.py / modeling_llama.py for the
+      input_scale * weight_scale); AutoBitLinear (ActQuant, output multiplied by weight_scale).
+      Master weights (no quantization_config) go through AutoBitLinear's online mode
+      (WeightQuant, absmean), as the BitNet b1.58 paper, 1bitLLM's utils_quant and llama.cpp's
+      converter quantize them; transformers itself would load such a checkpoint as plain
+      nn.Linear layers, a model nobody runs. modeling_bitnet.py / modeling_llama.py for the
       rest: RMSNorm, rotate_half RoPE, grouped-query attention, attn_sub_norm before o_proj,
       ffn_sub_norm before down_proj, relu2 (BitNet) or SiLU gating.
 """

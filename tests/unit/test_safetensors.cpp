@@ -117,6 +117,24 @@ TEST(Safetensors, EachMalformedKindIsRefusedNamingTheField) {
              eight),
          "overlaps the tensor before it"},
         {raw(json{{"__metadata__", {{"n", 1}}}}.dump(), ""), "__metadata__.n is not a string"},
+        // Partial products of the dimensions must fit int64 even when a later one is 0.
+        {one({{"dtype", "U8"},
+              {"shape", {uint64_t{1} << 32, (uint64_t{1} << 31) + 1, 0}},
+              {"data_offsets", {0, 0}}},
+             ""),
+         "is too large"},
+        {raw(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},)"
+             R"( "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}})",
+             "x"),
+         "the key 'w' appears twice"},
+        {raw(R"({"w": {"dtype": "U8", "dtype": "I8", "shape": [1], "data_offsets": [0, 1]}})", "x"),
+         "the key 'dtype' appears twice"},
+        {raw(R"({"w": {"dtype": "U8", "shape": [[[[1]]]], "data_offsets": [0, 1]}})", "x"),
+         "nests deeper than the format's three levels"},
+        {raw("{\"w\": {\"shape\": " + std::string(100000, '[') + "}}", ""),
+         "nests deeper than the format's three levels"},
+        {one({{"dtype", "F32"}, {"shape", {"two"}}, {"data_offsets", {0, 8}}}, eight),
+         "shape must hold non-negative integers, not a string"},
     };
     for (const Bad& c : cases) {
         const std::string e = error_of(c.bytes);

@@ -78,12 +78,14 @@ void register_bench(CLI::App& app) {
                            "machine's read bandwidth");
     struct Args {
         std::string model, layout = "auto", head_type;
+        HubArgs hf;
         int n_prompt = 128, n_gen = 32, threads = 0, reps = 3;
         int64_t depth = 0;
         bool json = false;
     };
     auto a = std::make_shared<Args>();
-    cmd->add_option("-m,--model", a->model, "GGUF model")->required();
+    cmd->add_option("-m,--model", a->model, "GGUF model");
+    add_hub_options(cmd, a->hf, true);
     cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens, processed as one batch")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 16));
@@ -113,6 +115,7 @@ void register_bench(CLI::App& app) {
             if (!t) throw Error("--head-type '" + a->head_type + "' is not a ggml type name");
             mo.head_type = *t;
         }
+        a->model = model_path(a->model, a->hf);
         const auto t_load = std::chrono::steady_clock::now();
         const auto model = Model::load(a->model, mo);
         const double load_s = seconds_since(t_load);

@@ -458,8 +458,8 @@ void run_chat(const ChatArgs& a) {
     }
     std::setlocale(LC_CTYPE, "");
     install_sigint_flag();
-    fmt::print(stderr, "chatting with {} ({}); /help for commands, Ctrl+D to leave\n", a.m.model,
-               conv.formatter().description());
+    fmt::print(stderr, "chatting with {} ({}); /help for commands, Ctrl+D to leave\n",
+               model_path(a.m), conv.formatter().description());
     EditReader reader;
     loop.run(reader);
 }

@@ -29,7 +29,8 @@ std::string trimmed(std::string s) {
 
 void run_serve(ServeArgs& a) {
     server::ServerOptions o = a.o;
-    o.model_path = a.m.model;
+    o.model_path = model_path(a.m);
+    if (o.alias.empty() && !a.m.hf.repo.empty()) o.alias = a.m.hf.repo;
     o.model_options = model_options(a.m);
     o.threads = a.m.threads;
     o.n_ctx = a.m.ctx;

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bitnet/chat.h"
+#include "bitnet/hub.h"
 #include "bitnet/model.h"
 #include "bitnet/session.h"
 
@@ -20,10 +21,26 @@ std::string read_text_file(const std::string& path);
 // are taken verbatim.
 std::string process_escapes(std::string_view text);
 
-// The options every command that loads a model shares (-m, -t, -c, --i2s-layout,
+// -hf/--hf-repo, --hf-file, --hf-revision and --offline: a model from the Hugging Face hub
+// (through the cache; bitnet/hub.h).
+struct HubArgs {
+    std::string repo;  // ORG/NAME[:TAG]
+    std::string file;
+    std::string revision = "main";
+    bool offline = false;
+};
+void add_hub_options(CLI::App* cmd, HubArgs& args, bool with_repo);
+hub::HubOptions hub_options(const HubArgs& args);
+// The GGUF file -m names, or the one -hf resolves to (downloaded when the cache lacks it);
+// exactly one of the two must be given.
+std::string model_path(const std::string& model, const HubArgs& hf);
+
+// The options every command that loads a model shares (-m, -hf, -t, -c, --i2s-layout,
 // --dump-tensors, --head-type, -v).
 struct ModelArgs {
     std::string model;
+    HubArgs hf;
+    mutable std::string resolved;  // model_path(), once
     int threads = 0;
     int64_t ctx = 0;
     std::string layout = "auto";
@@ -32,6 +49,8 @@ struct ModelArgs {
     bool verbose = false;
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args, const std::string& verbose_help);
+// The model file (-m, or -hf resolved once).
+const std::string& model_path(const ModelArgs& args);
 // The ModelOptions the flags ask for (throws Error for a bad --i2s-layout or --head-type).
 ModelOptions model_options(const ModelArgs& args);
 // Loads the model as the options say and prints its warnings (and, with -v, assumptions).
@@ -58,6 +77,8 @@ void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_pull(CLI::App& app);
+void register_ls(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_run(CLI::App& app);

@@ -29,6 +29,8 @@ int run(int argc, char** argv) {
     bitnet::cli::register_synth(app);
     bitnet::cli::register_quantize(app);
     bitnet::cli::register_convert(app);
+    bitnet::cli::register_pull(app);
+    bitnet::cli::register_ls(app);
     bitnet::cli::register_tokenize(app);
     bitnet::cli::register_detokenize(app);
     bitnet::cli::register_run(app);
@@ -43,6 +45,8 @@ int run(int argc, char** argv) {
         if (a == "-sys") a = "--system-prompt";
         if (a == "-sysf") a = "--system-prompt-file";
         if (a == "-np") a = "--parallel";
+        if (a == "-hf" || a == "-hfr") a = "--hf-repo";
+        if (a == "-hff") a = "--hf-file";
     }
     std::reverse(args.begin(), args.end());
     try {
@@ -66,6 +70,8 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_fatal_signal);
     std::signal(SIGTERM, on_fatal_signal);
     std::signal(SIGHUP, on_fatal_signal);
+    // A file size limit (ulimit -f) must be a write error we report, not a killed process.
+    std::signal(SIGXFSZ, SIG_IGN);
     // Every failure becomes one line on stderr and exit status 1.
     try {
         return run(argc, argv);

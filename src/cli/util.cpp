@@ -63,7 +63,8 @@ std::string process_escapes(std::string_view in) {
 }
 
 void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_help) {
-    cmd->add_option("-m,--model", a.model, "GGUF model")->required();
+    cmd->add_option("-m,--model", a.model, "GGUF model");
+    add_hub_options(cmd, a.hf, true);
     cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")
         ->check(CLI::Range(0, 1024));
     cmd->add_option("-c,--ctx-size", a.ctx,
@@ -114,7 +115,7 @@ ModelOptions model_options(const ModelArgs& a) {
 
 std::shared_ptr<Model> load_model(const ModelArgs& a) {
     const ModelOptions mo = model_options(a);
-    auto model = Model::load(a.model, mo);
+    auto model = Model::load(model_path(a), mo);
     print_load_messages(*model, a.verbose);
     return model;
 }

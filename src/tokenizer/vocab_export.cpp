@@ -1,6 +1,7 @@
 // A tokenizer written back as GGUF metadata (tokenizer.ggml.*), for `bitnet convert`: the keys
 // llama.cpp's converter writes for a byte-level BPE vocabulary (gguf-py's SpecialVocab and
-// _set_vocab_gpt2), read back by our loader and llama.cpp's alike.
+// _set_vocab_gpt2) or a SentencePiece one (_set_vocab_sentencepiece: model "llama", scores,
+// token types), read back by our loader and llama.cpp's alike.
 #include "bitnet/error.h"
 #include "bitnet/gguf.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -30,20 +31,19 @@ int32_t token_type_of(uint32_t attr) {
 
 void Tokenizer::write_gguf_metadata(GgufMetadata& m) const {
     const TokenizerImpl& t = *impl_;
-    if (t.type != VocabType::Bpe) {
-        throw NotSupported("writing a " +
-                           std::string(t.type == VocabType::Spm ? "SentencePiece" : "WordPiece") +
-                           " vocabulary to GGUF");
-    }
-    if (t.pre.name == "custom") {
+    if (t.type == VocabType::Wpm) throw NotSupported("writing a WordPiece vocabulary to GGUF");
+    const bool spm = t.type == VocabType::Spm;
+    if (spm && (!t.add_space_prefix || !t.escape_whitespaces || t.remove_extra_whitespaces))
+        throw NotSupported("writing a SentencePiece vocabulary without llama's defaults to GGUF");
+    if (!spm && t.pre.name == "custom") {
         // A Split regex we could follow but llama.cpp has no name for: a file it (and our
         // loader, which reads the name) could not tokenize.
         throw NotSupported(
             "writing a tokenizer.json pre-tokenizer that llama.cpp has no "
             "tokenizer.ggml.pre name for");
     }
-    m.set("tokenizer.ggml.model", std::string("gpt2"));
-    m.set("tokenizer.ggml.pre", gguf_pre_name(t.pre.name));
+    m.set("tokenizer.ggml.model", std::string(spm ? "llama" : "gpt2"));
+    m.set("tokenizer.ggml.pre", spm ? std::string("default") : gguf_pre_name(t.pre.name));
     std::vector<std::string> texts;
     std::vector<int32_t> types;
     texts.reserve(t.tokens.size());
@@ -54,7 +54,15 @@ void Tokenizer::write_gguf_metadata(GgufMetadata& m) const {
     }
     m.set("tokenizer.ggml.tokens", GgufArray::of(texts));
     m.set("tokenizer.ggml.token_type", GgufArray::of(types));
-    m.set("tokenizer.ggml.merges", GgufArray::of(t.merge_ranks.joined()));
+    if (spm) {
+        std::vector<float> scores;
+        scores.reserve(t.tokens.size());
+        for (const TokenData& d : t.tokens) scores.push_back(d.score);
+        m.set("tokenizer.ggml.scores", GgufArray::of(scores));
+        m.set<bool>("tokenizer.ggml.add_space_prefix", true);
+    } else {
+        m.set("tokenizer.ggml.merges", GgufArray::of(t.merge_ranks.joined()));
+    }
     auto set_id = [&m](const char* key, TokenId id) {
         if (id != kNoToken) m.set<uint32_t>(key, static_cast<uint32_t>(id));
     };

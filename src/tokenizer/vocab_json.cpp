@@ -1,6 +1,10 @@
 // Builds a tokenizer from a Hugging Face tokenizer.json (and tokenizer_config.json beside it).
 // Supported: BPE models with a ByteLevel pre-tokenizer, optionally after an isolating Split
-// regex (as Llama-3, GPT-2, Qwen2 use); added tokens. Anything else is refused by name.
+// regex (as Llama-3, GPT-2, Qwen2 use); SentencePiece-style BPE (Llama-2, Mistral: byte
+// fallback, a "▁" prepended and spaces replaced by it, by a Prepend+Replace normalizer or a
+// Metaspace pre-tokenizer); added tokens. Anything else is refused by name.
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -77,6 +81,34 @@ PreTokenizerDef pre_tokenizer_of(const json& pre, const std::string& path) {
     return {name, regexes, true};
 }
 
+bool is_string_replace(const json& n, const char* from, const char* to) {
+    return n.is_object() && n.value("type", "") == "Replace" && n.contains("pattern") &&
+           n["pattern"].is_object() && n["pattern"].value("String", "") == from &&
+           n.value("content", "") == to;
+}
+
+// The SentencePiece-style front end ("▁" prepended, spaces replaced by "▁", no splitting),
+// as HF's LlamaConverter writes it (a Prepend+Replace normalizer) or older conversions do (a
+// Metaspace pre-tokenizer that prepends always). Anything else is refused.
+void check_spm_front_end(const json& j, const std::string& path) {
+    const json normalizer = j.value("normalizer", json());
+    const json pre = j.value("pre_tokenizer", json());
+    if (pre.is_null() && normalizer.is_object() && normalizer.value("type", "") == "Sequence") {
+        const json& ns = normalizer.at("normalizers");
+        if (ns.size() == 2 && ns[0].value("type", "") == "Prepend" &&
+            ns[0].value("prepend", "") == "\u2581" && is_string_replace(ns[1], " ", "\u2581"))
+            return;
+    }
+    if (normalizer.is_null() && pre.is_object() && pre.value("type", "") == "Metaspace" &&
+        pre.value("replacement", "") == "\u2581" &&
+        pre.value("prepend_scheme", "always") == "always" && pre.value("add_prefix_space", true) &&
+        !pre.value("split", false))
+        return;
+    throw NotSupported(path +
+                       ": a byte-fallback BPE whose normalizer/pre-tokenizer is not "
+                       "SentencePiece's (Prepend \"\u2581\" + Replace \" \", or Metaspace)");
+}
+
 }  // namespace
 
 Tokenizer Tokenizer::from_json_file(const std::string& path) {
@@ -90,16 +122,30 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     if (type != "BPE")
         throw NotSupported(path + ": tokenizer model '" + type +
                            "' (only BPE is read from tokenizer.json)");
-    if (!j.value("normalizer", json()).is_null())
-        throw NotSupported(path + ": normalizers in tokenizer.json");
-    if (model.value("byte_fallback", false)) throw NotSupported(path + ": BPE with byte_fallback");
+    const bool spm = model.value("byte_fallback", false);
+    if (spm) {
+        check_spm_front_end(j, path);
+    } else if (!j.value("normalizer", json()).is_null()) {
+        throw NotSupported(path + ": normalizers in tokenizer.json (other than SentencePiece's)");
+    }
 
     auto t = std::make_unique<TokenizerImpl>();
-    t->type = VocabType::Bpe;
-    t->clean_spaces = config.value("clean_up_tokenization_spaces", true);
-    t->escape_whitespaces = false;
-    t->ignore_merges = model.value("ignore_merges", false);
-    t->pre = pre_tokenizer_of(j.value("pre_tokenizer", json()), path);
+    t->clean_spaces = config.value("clean_up_tokenization_spaces", !spm);
+    if (spm) {
+        // SentencePiece's algorithm (merge the adjacent pair whose result scores best) with
+        // scores from the merge list: a token made by merge r scores -r, so that the pair HF's
+        // BPE merges first is the one with the best score; tokens no merge makes score below
+        // all of them. Characters outside the vocabulary become <0xXX> byte tokens.
+        t->type = VocabType::Spm;
+        t->add_space_prefix = true;
+        t->escape_whitespaces = true;
+        t->pre = {"default", {}, false};
+    } else {
+        t->type = VocabType::Bpe;
+        t->escape_whitespaces = false;
+        t->ignore_merges = model.value("ignore_merges", false);
+        t->pre = pre_tokenizer_of(j.value("pre_tokenizer", json()), path);
+    }
 
     // Vocabulary, then added tokens on top (they may extend it).
     size_t n = 0;
@@ -135,21 +181,47 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     }
 
     const json& merges = model.at("merges");
-    t->merge_ranks.reserve(merges.size());
+    std::vector<float> spm_scores;
+    if (spm) spm_scores.assign(n, -static_cast<float>(merges.size()) - 1.0f);
+    const auto add_merge = [&](std::string_view a, std::string_view b, int rank) {
+        if (!spm) {
+            t->merge_ranks.insert(a, b, rank);
+            return;
+        }
+        const TokenId id = t->find(std::string(a).append(b));
+        if (id != kNoToken) {
+            float& sc = spm_scores[static_cast<size_t>(id)];
+            sc = std::max(sc, -static_cast<float>(rank));
+        }
+    };
+    if (!spm) t->merge_ranks.reserve(merges.size());
     int rank = 0;
     for (const json& m : merges) {
         if (m.is_string()) {
             const std::string& w = m.get_ref<const std::string&>();
             const size_t pos = w.find(' ', 1);
             if (pos == std::string::npos) {
-                t->merge_ranks.insert({}, {}, rank++);
+                add_merge({}, {}, rank++);
             } else {
                 const std::string_view v = w;
-                t->merge_ranks.insert(v.substr(0, pos), v.substr(pos + 1), rank++);
+                add_merge(v.substr(0, pos), v.substr(pos + 1), rank++);
             }
         } else {
-            t->merge_ranks.insert(m.at(0).get_ref<const std::string&>(),
-                                  m.at(1).get_ref<const std::string&>(), rank++);
+            add_merge(m.at(0).get_ref<const std::string&>(), m.at(1).get_ref<const std::string&>(),
+                      rank++);
+        }
+    }
+    if (spm) {
+        for (size_t i = 0; i < n; ++i) {
+            TokenData& d = t->tokens[i];
+            d.score = spm_scores[i];
+            const std::string& x = d.text;
+            if (d.attr == token_attr::kNormal && x.size() == 6 && x.rfind("<0x", 0) == 0 &&
+                x[5] == '>' && std::isxdigit(static_cast<unsigned char>(x[3])) &&
+                std::isxdigit(static_cast<unsigned char>(x[4]))) {
+                d.attr = token_attr::kByte;
+                d.score = 0.0f;
+            }
         }
     }
 
@@ -164,6 +236,11 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     t->special.eos = token_named("eos_token");
     t->special.unk = token_named("unk_token");
     t->special.pad = token_named("pad_token");
+    if (spm && t->special.unk != kNoToken) {
+        TokenData& u = t->tokens[static_cast<size_t>(t->special.unk)];
+        u.attr = token_attr::kUnknown;
+        u.score = 0.0f;
+    }
     // BOS: as tokenizer_config.json or the post-processor says; Llama-3's vocabulary always
     // starts with <|begin_of_text|> (as llama.cpp does for its pre-tokenizer).
     bool add_bos = config.value("add_bos_token", false);
@@ -184,7 +261,7 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     }
     t->add_bos = add_bos;
     t->add_eos = config.value("add_eos_token", false);
-    t->splitter = std::make_unique<RegexSplitter>(t->pre.regexes);
+    if (!spm) t->splitter = std::make_unique<RegexSplitter>(t->pre.regexes);
     t->finish("");
     return Tokenizer(std::move(t));
 }

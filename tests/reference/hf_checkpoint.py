@@ -35,7 +35,17 @@ import sys
 import numpy as np
 
 SHAPE = dict(hidden=256, layers=2, heads=4, kv=2, ff=512, ctx=512)
-VOCAB = 128256
+
+
+def tokenizer_facts(tok_dir):
+    """(vocabulary size, bos id, eos ids) of a tokenizer.json and its tokenizer_config.json."""
+    tj = json.load(open(os.path.join(tok_dir, "tokenizer.json")))
+    tc = json.load(open(os.path.join(tok_dir, "tokenizer_config.json")))
+    ids = dict(tj["model"]["vocab"])
+    ids.update({a["content"]: a["id"] for a in tj.get("added_tokens", [])})
+    name = lambda v: v if isinstance(v, str) else v["content"]
+    eos = [ids[name(tc["eos_token"])]] + [ids[t] for t in ("<|eot_id|>",) if t in ids]
+    return max(ids.values()) + 1, ids[name(tc["bos_token"])], eos
 
 # ---- safetensors ------------------------------------------------------------------------------
 
@@ -176,6 +186,7 @@ def make(d, kind, tok_dir, seed):
     s = SHAPE
     e, kv_dim, ff = s["hidden"], s["hidden"] // s["heads"] * s["kv"], s["ff"]
     b158 = kind.startswith("b158")
+    VOCAB, bos, eos = tokenizer_facts(tok_dir)
     tensors = []
 
     def norm(name, n):
@@ -221,14 +232,24 @@ def make(d, kind, tok_dir, seed):
     tied = kind != "llama"  # llama.cpp's bitnet architecture has no separate output.weight
     if not tied:
         tensors.append(("lm_head.weight", "F16", (rng.standard_normal((VOCAB, e)) * 0.1).astype(np.float32)))
-    write_safetensors(os.path.join(d, "model.safetensors"), tensors)
+    if kind == "b158-packed-div":
+        # Two shards and an index, as large checkpoints come.
+        half = len(tensors) // 2
+        index = {"metadata": {"total_size": 0}, "weight_map": {}}
+        for i, part in enumerate((tensors[:half], tensors[half:])):
+            shard = f"model-{i + 1:05d}-of-00002.safetensors"
+            write_safetensors(os.path.join(d, shard), part)
+            index["weight_map"].update({name: shard for name, _, _ in part})
+        json.dump(index, open(os.path.join(d, "model.safetensors.index.json"), "w"), indent=2)
+    else:
+        write_safetensors(os.path.join(d, "model.safetensors"), tensors)
 
     cls = {"llama": "LlamaForCausalLM", "bitnet-1bit": "BitnetForCausalLM"}.get(kind, "BitNetForCausalLM")
     config = {"architectures": [cls], "hidden_size": e, "num_hidden_layers": s["layers"],
               "num_attention_heads": s["heads"], "num_key_value_heads": s["kv"], "intermediate_size": ff,
               "max_position_embeddings": s["ctx"], "vocab_size": VOCAB, "rms_norm_eps": 1e-5,
               "rope_theta": 500000.0, "tie_word_embeddings": tied,
-              "hidden_act": "relu2" if b158 else "silu", "bos_token_id": 128000, "eos_token_id": 128001}
+              "hidden_act": "relu2" if b158 else "silu", "bos_token_id": bos, "eos_token_id": eos[0]}
     if kind in ("b158-packed-auto", "b158-packed-div"):
         config["quantization_config"] = {
             "quant_method": "bitnet", "quantization_mode": "offline",
@@ -236,7 +257,7 @@ def make(d, kind, tok_dir, seed):
     json.dump(config, open(os.path.join(d, "config.json"), "w"), indent=2)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(tok_dir, f), os.path.join(d, f))
-    json.dump({"bos_token_id": 128000, "eos_token_id": [128001, 128009]},
+    json.dump({"bos_token_id": bos, "eos_token_id": eos},
               open(os.path.join(d, "generation_config.json"), "w"))
 
 
@@ -253,7 +274,12 @@ def rotate_half(x):
 
 def forward(d, ids):
     cfg = json.load(open(os.path.join(d, "config.json")))
-    W = {k: v for k, v in read_safetensors(os.path.join(d, "model.safetensors")).items()}
+    W = {}
+    index = os.path.join(d, "model.safetensors.index.json")
+    shards = sorted(set(json.load(open(index))["weight_map"].values())) if os.path.exists(index) \
+        else ["model.safetensors"]
+    for shard in shards:
+        W.update(read_safetensors(os.path.join(d, shard)))
     cls = cfg["architectures"][0]
     qc = cfg.get("quantization_config")
     e, H, Hkv = cfg["hidden_size"], cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])

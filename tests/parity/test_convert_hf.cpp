@@ -155,6 +155,37 @@ TEST(ConvertHf, PackedAndMasterFormsGiveTheSameTensors) {
 }
 
 // The SiLU family and Llama (Q/K rows permuted for GGML's RoPE): float64 and llama.cpp agree.
+// A BF16 weight_scale (as a bf16 checkpoint stores it) and a bf16 master whose weights are
+// already ternary (code x scale): the master keeps its values (absmean is not applied again,
+// which would rescale them by the fraction of non-zeros), so both give the same tensors, and
+// the packed form matches the float64 pass that reads the BF16 scale itself.
+TEST(ConvertHf, Bf16ScaleAndAlreadyTernaryMaster) {
+    TempDir tmp;
+    const std::string packed = (tmp / "packed-bf16.gguf").string();
+    const std::string master = (tmp / "ternary-master.gguf").string();
+    convert(checkpoint("b158-packed-bf16"), packed, {"--type", "tq2_0"});
+    convert(checkpoint("b158-ternary-master"), master, {"--type", "tq2_0"});
+    const GgufFile a = GgufFile::open(packed), b = GgufFile::open(master);
+    ASSERT_EQ(a.tensors().size(), b.tensors().size());
+    size_t same = 0;
+    for (const GgufTensorInfo& t : a.tensors()) {
+        const GgufTensorInfo* u = b.find_tensor(t.name);
+        ASSERT_NE(u, nullptr) << t.name;
+        const auto x = a.tensor_data(t), y = b.tensor_data(*u);
+        const bool eq = x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
+        EXPECT_TRUE(eq) << t.name;
+        same += eq;
+    }
+    const std::vector<TokenId> ids = ids_of(packed);
+    const Stats s =
+        compare(our_logprobs(packed, ids), float64(checkpoint("b158-packed-bf16"), ids));
+    std::printf(
+        "[ convert ] BF16 weight_scale: %zu of %zu tensors identical to the already-ternary "
+        "master's; TQ2_0 vs float64 mean |Δ| %.5f max %.5f\n",
+        same, a.tensors().size(), s.mean, s.max);
+    EXPECT_LT(s.mean, 0.2);
+}
+
 TEST(ConvertHf, BitnetAndLlamaAgainstFloat64AndLlamaCpp) {
     TempDir tmp;
     struct Case {

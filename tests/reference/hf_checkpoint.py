@@ -8,6 +8,11 @@
                            weight_scale multiplies (quantization_config.linear_class autobitlinear)
         b158-packed-div    the same weights packed for BitLinear: weight_scale divides
         b158-master        the same model as bf16 master weights (no quantization_config)
+        b158-packed-bf16   the same codes with the scale rounded to bf16 and stored as BF16
+                           (autobitlinear), as a bf16 checkpoint stores it
+        b158-ternary-master
+                           the weights of b158-packed-bf16 as bf16 master weights that are already
+                           ternary (code x scale), which a converter must keep as they are
         bitnet-1bit        BitnetForCausalLM (1bitLLM): SiLU, inner_attn_ln/ffn_layernorm names,
                            float latent weights
         llama              LlamaForCausalLM, float weights, untied lm_head
@@ -198,6 +203,14 @@ def make(d, kind, tok_dir, seed):
         w = bf16_round((rng.standard_normal((rows, cols)) * rng.uniform(0.02, 0.2)).astype(np.float32))
         if kind == "b158-master":
             tensors.append((name + ".weight", "BF16", w))
+        elif kind in ("b158-packed-bf16", "b158-ternary-master"):
+            t, iscale = absmean_codes(w)
+            scale = bf16_round(np.array([np.float32(1.0) / iscale], dtype=np.float32))
+            if kind == "b158-ternary-master":
+                tensors.append((name + ".weight", "BF16", t.astype(np.float32) * scale[0]))
+            else:
+                tensors.append((name + ".weight", "U8", pack_weights(t)))
+                tensors.append((name + ".weight_scale", "BF16", scale))
         elif kind in ("b158-packed-auto", "b158-packed-div"):
             t, iscale = absmean_codes(w)
             tensors.append((name + ".weight", "U8", pack_weights(t)))
@@ -250,10 +263,10 @@ def make(d, kind, tok_dir, seed):
               "max_position_embeddings": s["ctx"], "vocab_size": VOCAB, "rms_norm_eps": 1e-5,
               "rope_theta": 500000.0, "tie_word_embeddings": tied,
               "hidden_act": "relu2" if b158 else "silu", "bos_token_id": bos, "eos_token_id": eos[0]}
-    if kind in ("b158-packed-auto", "b158-packed-div"):
+    if kind in ("b158-packed-auto", "b158-packed-div", "b158-packed-bf16"):
         config["quantization_config"] = {
             "quant_method": "bitnet", "quantization_mode": "offline",
-            "linear_class": "autobitlinear" if kind == "b158-packed-auto" else "bitlinear"}
+            "linear_class": "bitlinear" if kind == "b158-packed-div" else "autobitlinear"}
     json.dump(config, open(os.path.join(d, "config.json"), "w"), indent=2)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(tok_dir, f), os.path.join(d, f))

@@ -47,14 +47,13 @@ std::string Digest::hex() {
 namespace {
 
 void hash_file(Digest& d, const std::filesystem::path& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) throw Error(sys_error(path.string(), "cannot open"));
+    const std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"),
+                                                            &std::fclose);
+    if (!f) throw Error(sys_error(path.string(), "cannot open"));
     std::vector<char> buf(1 << 20);
     size_t n = 0;
-    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) d.update(buf.data(), n);
-    const bool failed = std::ferror(f) != 0;
-    std::fclose(f);
-    if (failed) throw Error(path.string() + ": read error");
+    while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) d.update(buf.data(), n);
+    if (std::ferror(f.get()) != 0) throw Error(path.string() + ": read error");
 }
 
 }  // namespace

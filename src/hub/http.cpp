@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <memory>
 #include <mutex>
 
@@ -28,6 +29,7 @@ struct Transfer {
     CURL* curl = nullptr;
     bool sink_refused = false;
     bool too_large = false;
+    std::exception_ptr error;  // thrown inside a callback, rethrown after curl returns
 };
 
 std::string lower(std::string s) {
@@ -36,8 +38,8 @@ std::string lower(std::string s) {
     return s;
 }
 
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-    auto* t = static_cast<Transfer*>(user);
+// libcurl's callbacks are called from C: nothing may be thrown through them.
+size_t on_header_impl(char* data, size_t size, size_t n, Transfer* t) {
     const std::string line(data, size * n);
     if (line.rfind("HTTP/", 0) == 0) {
         t->response->headers.clear();  // a new response (after 100 Continue)
@@ -54,8 +56,17 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     return size * n;
 }
 
-size_t on_body(char* data, size_t size, size_t n, void* user) {
+size_t on_header(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    try {
+        return on_header_impl(data, size, n, t);
+    } catch (...) {
+        t->error = std::current_exception();
+        return 0;
+    }
+}
+
+size_t on_body_impl(char* data, size_t size, size_t n, Transfer* t) {
     const size_t bytes = size * n;
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -72,6 +83,16 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     }
     t->response->body.append(data, bytes);
     return bytes;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    try {
+        return on_body_impl(data, size, n, t);
+    } catch (...) {
+        t->error = std::current_exception();
+        return 0;
+    }
 }
 
 struct CurlDeleter {
@@ -108,7 +129,7 @@ HttpResponse http_request(const HttpRequest& request, const BodySink* sink, size
     if (!curl) throw Error("cannot create a libcurl handle");
     HttpResponse response;
     CURL* c = curl.get();
-    Transfer transfer{&response, sink, max_body, c};
+    Transfer transfer{&response, sink, max_body, c, false, false, nullptr};
     curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -144,13 +165,14 @@ HttpResponse http_request(const HttpRequest& request, const BodySink* sink, size
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     response.status = status;
+    if (transfer.error) std::rethrow_exception(transfer.error);
     if (rc != CURLE_OK) {
         if (transfer.sink_refused)
             throw TransportError(request.url + ": write failed", false, true);
         if (transfer.too_large)
             throw TransportError(
                 request.url + ": response body over " + std::to_string(max_body) + " bytes", false,
-                false);
+                false, true);
         const std::string what = error[0] != 0 ? error : curl_easy_strerror(rc);
         throw TransportError(what, transient_code(rc), false);
     }

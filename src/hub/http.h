@@ -15,15 +15,22 @@ namespace bitnet::hub {
 // The request never produced an HTTP status (refused, reset, timed out, dropped mid-body).
 class TransportError : public std::runtime_error {
   public:
-    TransportError(const std::string& what, bool transient, bool write_failed)
-        : std::runtime_error(what), transient_(transient), write_failed_(write_failed) {}
+    TransportError(const std::string& what, bool transient, bool write_failed,
+                   bool too_large = false)
+        : std::runtime_error(what),
+          transient_(transient),
+          write_failed_(write_failed),
+          too_large_(too_large) {}
     bool transient() const { return transient_; }
     // The sink refused the bytes (disk full): never retried.
     bool write_failed() const { return write_failed_; }
+    // The body was over the caller's limit (a hostile or broken server).
+    bool too_large() const { return too_large_; }
 
   private:
     bool transient_;
     bool write_failed_;
+    bool too_large_;
 };
 
 struct HttpRequest {

@@ -59,16 +59,6 @@ bool name_char(unsigned char c) {
     return std::isalnum(c) || c == '-' || c == '_' || c == '.';
 }
 
-// A revision becomes a file under refs/: branch and tag names (possibly with '/', as in
-// refs/pr/1), never '..' or an absolute path.
-void check_revision(const std::string& rev) {
-    const bool ok = !rev.empty() && rev.size() <= 256 && rev.front() != '/' && rev.back() != '/' &&
-                    rev.find("..") == std::string::npos && rev.find("//") == std::string::npos &&
-                    std::all_of(rev.begin(), rev.end(),
-                                [](unsigned char c) { return name_char(c) || c == '/'; });
-    if (!ok) throw Error("invalid revision '" + rev + "'");
-}
-
 // A path inside a repository, as the hub lists it: relative, '/'-separated, no '.' or '..'
 // components (it becomes a path under snapshots/).
 bool safe_repo_path(const std::string& p) {
@@ -83,6 +73,15 @@ bool safe_repo_path(const std::string& p) {
         if (end == std::string::npos) return true;
         start = end + 1;
     }
+}
+
+// A revision becomes a file under refs/: branch and tag names (possibly with '/', as in
+// refs/pr/1), never '..' or an absolute path.
+void check_revision(const std::string& rev) {
+    const bool ok = !rev.empty() && rev.size() <= 256 && safe_repo_path(rev) &&
+                    std::all_of(rev.begin(), rev.end(),
+                                [](unsigned char c) { return name_char(c) || c == '/'; });
+    if (!ok) throw Error("invalid revision '" + rev + "'");
 }
 
 std::string repo_folder(const std::string& repo) {
@@ -146,6 +145,11 @@ class Progress {
     }
     Progress(const Progress&) = delete;
     Progress& operator=(const Progress&) = delete;
+    // The server ignored a Range request: counting starts from zero again.
+    void restart() {
+        done_ = resumed_ = 0;
+        t0_ = std::chrono::steady_clock::now();
+    }
     void add(uint64_t n) {
         done_ += n;
         if (!enabled_) return;
@@ -175,6 +179,21 @@ class Progress {
     uint64_t total_, done_, resumed_;
     std::chrono::steady_clock::time_point t0_, last_;
     bool drawn_ = false;
+};
+
+// A file descriptor closed when it goes out of scope.
+class UniqueFd {
+  public:
+    explicit UniqueFd(int fd) : fd_(fd) {}
+    ~UniqueFd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
 };
 
 // An exclusive flock held for the object's life.
@@ -270,7 +289,16 @@ class Client {
     std::pair<std::string, std::vector<std::string>> list_files(const std::string& revision) {
         const std::string url = o_.endpoint + "/api/models/" + url_path(repo_) + "/revision/" +
                                 escape_segment(revision);
-        const HttpResponse r = request({"GET", url, {}, 0}, repo_);
+        std::string where = url;
+        HttpResponse r;
+        for (int hops = 0;; ++hops) {  // a renamed repository redirects within the hub
+            r = request({"GET", where, {}, 0}, repo_, true);
+            if (r.status / 100 != 3) break;
+            const std::string next = resolve_url(where, r.header("location"));
+            if (r.header("location").empty() || !from_hub(next) || hops >= 5)
+                throw Error(repo_ + ": the hub redirected the file list to " + next);
+            where = next;
+        }
         json j;
         try {
             j = json::parse(r.body);
@@ -295,54 +323,59 @@ class Client {
         return {commit, files};
     }
 
+    // The file's metadata from HEAD .../resolve/REV/PATH. Redirects within the hub (a renamed
+    // repository, the hub's resolve-cache hop) are followed as huggingface_hub follows them;
+    // a redirect to another host is where the bytes are.
     FileMeta head(const std::string& revision, const std::string& path) {
         std::string url = o_.endpoint + "/" + url_path(repo_) + "/resolve/" +
                           escape_segment(revision) + "/" + url_path(path);
         const std::string what = repo_ + "/" + path;
+        FileMeta m;
         for (int hops = 0;; ++hops) {
             const HttpResponse r = request({"HEAD", url, {}, 0}, what, true);
-            const std::string location = r.header("location");
-            FileMeta m;
-            m.commit = r.header("x-repo-commit");
-            m.etag = normalize_etag(!r.header("x-linked-etag").empty() ? r.header("x-linked-etag")
-                                                                       : r.header("etag"));
-            const std::string size = !r.header("x-linked-size").empty()
-                                         ? r.header("x-linked-size")
-                                         : r.header("content-length");
-            if (!size.empty() &&
-                std::all_of(size.begin(), size.end(),
-                            [](unsigned char c) { return std::isdigit(c) != 0; }) &&
-                size.size() < 20) {
-                m.size = std::stoull(size);
+            // Headers of the last response that has them (a hop may carry them, or not).
+            if (!r.header("x-repo-commit").empty()) m.commit = r.header("x-repo-commit");
+            const std::string etag =
+                !r.header("x-linked-etag").empty() ? r.header("x-linked-etag") : r.header("etag");
+            if (!etag.empty()) m.etag = normalize_etag(etag);
+            // Content-Length is the size only of a 2xx answer (a redirect's is its own body's).
+            const std::string size = !r.header("x-linked-size").empty() ? r.header("x-linked-size")
+                                     : r.status / 100 == 2              ? r.header("content-length")
+                                                                        : std::string();
+            if (const auto v = parse_u64(size)) {
+                m.size = *v;
                 m.has_size = true;
             }
+            const std::string location = r.header("location");
             if (r.status / 100 == 3 && !location.empty()) {
                 const std::string next = resolve_url(url, location);
-                // A redirect within the hub (a renamed repository) is followed with HEAD; one
-                // to another host is where the bytes are.
-                if (url_origin(next) == hub_origin_ && m.etag.empty()) {
+                if (url_origin(next) == hub_origin_) {
                     if (hops >= 5) throw Error(what + ": too many redirects");
                     url = next;
                     continue;
                 }
                 m.url = next;
+            } else if (r.status / 100 == 3) {
+                throw Error(what + ": the hub redirected without a Location");
             } else {
                 m.url = url;
             }
-            if (m.etag.empty())
-                throw Error(what + ": the hub sent no ETag (is HF_ENDPOINT a Hugging Face hub?)");
-            if (m.etag.find_first_not_of("0123456789abcdefABCDEF-_") != std::string::npos ||
-                m.etag.size() > 128)
-                throw Error(what + ": the hub sent an unusable ETag '" + m.etag + "'");
-            if (!m.commit.empty() && !is_hex(m.commit, 40))
-                throw Error(what + ": the hub sent an invalid commit id");
-            return m;
+            break;
         }
+        if (m.etag.empty())
+            throw Error(what + ": the hub sent no ETag (is HF_ENDPOINT a Hugging Face hub?)");
+        if (m.etag.find_first_not_of("0123456789abcdef-_") != std::string::npos ||
+            m.etag.size() > 128)
+            throw Error(what + ": the hub sent an unusable ETag '" + m.etag + "'");
+        if (!m.commit.empty() && !is_hex(m.commit, 40))
+            throw Error(what + ": the hub sent an invalid commit id");
+        return m;
     }
 
     // Downloads `meta` into blobs/ETAG (resuming a partial download), verifies it, links it
     // from the snapshot. Returns the bytes transferred.
-    uint64_t fetch(const FileMeta& meta, const std::string& path, const fs::path& pointer) {
+    uint64_t fetch(FileMeta meta, const std::string& revision, const std::string& path,
+                   const fs::path& pointer) {
         const std::string what = repo_ + "/" + path;
         const fs::path blob = repo_dir_ / "blobs" / meta.etag;
         const FileLock lock(o_.cache_dir / ".locks" / repo_folder(repo_) / (meta.etag + ".lock"),
@@ -352,7 +385,7 @@ class Client {
         if (!fs::exists(blob, ec)) {
             fs::create_directories(blob.parent_path());
             const fs::path part = blob.string() + ".incomplete";
-            got = download(meta, part, what);
+            got = download(meta, revision, path, part, what);
             verify(meta, part, what);
             fs::rename(part, blob);
         }
@@ -367,8 +400,17 @@ class Client {
         return lower(e);
     }
 
+    static std::optional<uint64_t> parse_u64(const std::string& s) {
+        if (s.empty() || s.size() >= 20 ||
+            !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+            return std::nullopt;
+        return std::stoull(s);
+    }
+
+    bool from_hub(const std::string& url) const { return url_origin(url) == hub_origin_; }
+
     std::vector<std::string> auth_for(const std::string& url) const {
-        if (o_.token.empty() || url_origin(url) != hub_origin_) return {};
+        if (o_.token.empty() || !from_hub(url)) return {};
         return {"Authorization: Bearer " + o_.token};
     }
 
@@ -379,7 +421,9 @@ class Client {
         std::this_thread::sleep_for(std::chrono::duration<double>(secs));
     }
 
-    [[noreturn]] void fail(const HttpResponse& r, const std::string& what) const {
+    // An error status as an Error naming what failed; the HF_TOKEN hint only for the hub's own
+    // answers (a storage host never sees the token).
+    [[noreturn]] void fail(const HttpResponse& r, const std::string& what, bool hub) const {
         const std::string code = r.header("x-error-code");
         std::string msg = r.header("x-error-message");
         if (msg.empty() && !r.body.empty() && r.body.size() < 2000) {
@@ -391,11 +435,12 @@ class Client {
             }
         }
         std::string out = what + ": HTTP " + std::to_string(r.status);
+        if (!hub) out += " from the storage host";
         if (r.status == 404) {
-            out += code == "RevisionNotFound" ? " (revision not found)"
+            out += code == "RevisionNotFound" ? " (revision '" + o_.revision + "' not found)"
                    : code == "EntryNotFound"  ? " (file not found)"
                                               : " (repository or file not found)";
-        } else if (r.status == 401 || r.status == 403) {
+        } else if (hub && (r.status == 401 || r.status == 403)) {
             out += o_.token.empty()
                        ? " (private or gated repository, or none by that name: set HF_TOKEN to "
                          "a token that has access)"
@@ -406,6 +451,8 @@ class Client {
         throw Error(out);
     }
 
+    // One request to the hub with retries on 5xx, 429 and dropped connections. Unreachable:
+    // no answer at all, or only transient failures until the attempts ran out.
     HttpResponse request(const HttpRequest& base, const std::string& what,
                          bool redirects_ok = false) {
         HttpRequest req = base;
@@ -420,21 +467,32 @@ class Client {
                     wait(attempt, what + ": " + e.what());
                     continue;
                 }
+                if (e.too_large()) throw Error(what + ": " + e.what());
                 throw Unreachable(what + ": cannot reach " + o_.endpoint + ": " + e.what());
             }
-            if (transient_status(r.status) && attempt < o_.max_attempts) {
-                wait(attempt, what + ": HTTP " + std::to_string(r.status));
-                continue;
+            if (transient_status(r.status)) {
+                if (attempt < o_.max_attempts) {
+                    wait(attempt, what + ": HTTP " + std::to_string(r.status));
+                    continue;
+                }
+                throw Unreachable(fmt::format("{}: {} answered HTTP {} {} times", what, o_.endpoint,
+                                              r.status, attempt));
             }
             if (r.status / 100 == 2 || (redirects_ok && r.status / 100 == 3)) return r;
-            fail(r, what);
+            fail(r, what, from_hub(req.url));
         }
     }
 
-    uint64_t download(const FileMeta& meta, const fs::path& part, const std::string& what) {
-        uint64_t transferred = 0;
+    // Fetches meta.url into `part`, resuming what is there. A round ends with the whole file,
+    // or a failure: transient ones (dropped connections, 5xx, a short transfer) are retried
+    // with backoff, the count starting afresh whenever the file grew past its largest size so
+    // far; everything else is an error. At most 1000 rounds in any case.
+    uint64_t download(FileMeta& meta, const std::string& revision, const std::string& path,
+                      const fs::path& part, const std::string& what) {
+        uint64_t transferred = 0, best = 0;
         int attempt = 1;
-        for (;;) {
+        bool refreshed = false;
+        for (int round = 0; round < 1000; ++round) {
             std::error_code ec;
             uint64_t have = fs::exists(part, ec) ? fs::file_size(part) : 0;
             if (meta.has_size && have > meta.size) {
@@ -443,31 +501,33 @@ class Client {
             }
             if (meta.has_size && have == meta.size && have > 0) return transferred;
             if (have > 0 && o_.log)
-                o_.log(fmt::format("{}: resuming at {} of {}", what, human_bytes(have),
-                                   meta.has_size ? human_bytes(meta.size) : "?"));
-            const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (fd < 0) throw Error(sys_error(part.string(), "cannot create"));
-            if (::lseek(fd, static_cast<off_t>(have), SEEK_SET) < 0) {
-                ::close(fd);
+                o_.log(fmt::format(
+                    "{}: resuming at {} of {}", what, human_bytes(static_cast<double>(have)),
+                    meta.has_size ? human_bytes(static_cast<double>(meta.size)) : "?"));
+            const UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+            if (fd.get() < 0) throw Error(sys_error(part.string(), "cannot create"));
+            if (::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0)
                 throw Error(sys_error(part.string(), "cannot seek"));
-            }
             Progress progress(o_.progress, base_name(what), meta.has_size ? meta.size : 0, have);
             int write_errno = 0;
             uint64_t this_round = 0;
             bool first = true;
+            std::string range_problem;
             const BodySink sink = [&](long status, const char* data, size_t n) {
                 if (first) {
                     first = false;
                     if (status == 200 && have > 0) {  // the range was ignored: start over
-                        if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+                        if (::ftruncate(fd.get(), 0) != 0 || ::lseek(fd.get(), 0, SEEK_SET) != 0) {
                             write_errno = errno;
                             return false;
                         }
+                        if (o_.log) o_.log(what + ": the server ignored the Range; starting over");
                         have = 0;
+                        progress.restart();
                     }
                 }
                 while (n > 0) {
-                    const ssize_t w = ::write(fd, data, n);
+                    const ssize_t w = ::write(fd.get(), data, n);
                     if (w < 0) {
                         if (errno == EINTR) continue;
                         write_errno = errno;
@@ -480,60 +540,103 @@ class Client {
                 }
                 return true;
             };
-            HttpRequest req{"GET", meta.url, auth_for(meta.url), have};
+            // The storage host may redirect again (never with the token, unless back to the hub).
+            std::string url = meta.url;
             HttpResponse r;
-            std::string transport_error;
+            std::string failure;
             bool transient = false;
-            try {
-                r = http_request(req, &sink);
-            } catch (const TransportError& e) {
-                if (e.write_failed()) {
-                    ::close(fd);
-                    std::string msg =
-                        part.string() + ": cannot write: " + std::strerror(write_errno);
-                    if (write_errno == ENOSPC || write_errno == EFBIG || write_errno == EDQUOT)
-                        msg +=
-                            " (disk full or file size limit; the partial download is kept "
-                            "and the next pull resumes it)";
-                    throw Error(msg);
+            for (int hops = 0;; ++hops) {
+                try {
+                    r = http_request({"GET", url, auth_for(url), have}, &sink);
+                } catch (const TransportError& e) {
+                    if (e.write_failed() && write_errno != 0) {
+                        std::string msg = fmt::format("{}: cannot write {}: {}", what,
+                                                      part.string(), std::strerror(write_errno));
+                        if (write_errno == ENOSPC || write_errno == EFBIG || write_errno == EDQUOT)
+                            msg +=
+                                " (disk full or file size limit; the partial download is "
+                                "kept and the next pull resumes it)";
+                        throw Error(msg);
+                    }
+                    failure = e.what();
+                    transient = e.transient();
                 }
-                transport_error = e.what();
-                transient = e.transient();
+                if (!failure.empty() || r.status / 100 != 3 || r.header("location").empty()) break;
+                if (hops >= 5) throw Error(what + ": too many redirects");
+                url = resolve_url(url, r.header("location"));
             }
-            const bool closed_ok = ::close(fd) == 0;
-            if (!closed_ok && transport_error.empty())
+            if (::fsync(fd.get()) != 0 && failure.empty())
                 throw Error(sys_error(part.string(), "cannot write"));
             transferred += this_round;
-            if (transport_error.empty() && r.status / 100 == 2) {
-                if (meta.has_size && fs::file_size(part) != meta.size) {
-                    transport_error = fmt::format("the transfer ended at {} of {} bytes",
-                                                  fs::file_size(part), meta.size);
+            if (failure.empty() && r.status == 206) {
+                // The answer must start where the partial file ends.
+                const std::string cr = r.header("content-range");
+                const std::string expect = "bytes " + std::to_string(have) + "-";
+                if (cr.rfind(expect, 0) != 0) {
+                    fs::remove(part);
+                    failure = "the server answered the Range request with '" + cr + "'";
                     transient = true;
-                } else {
-                    return transferred;
                 }
             }
-            if (transport_error.empty() && r.status == 416) {  // the partial file is wrong
+            if (failure.empty() && r.status / 100 == 2) {
+                const uint64_t size = fs::file_size(part);
+                if (!meta.has_size) return transferred;
+                if (size == meta.size) return transferred;
+                if (size > meta.size) {
+                    fs::remove(part);
+                    throw Error(
+                        fmt::format("{}: the server sent {} bytes, the hub said {}; the "
+                                    "download was deleted",
+                                    what, size, meta.size));
+                }
+                failure = fmt::format("the transfer ended at {} of {} bytes", size, meta.size);
+                transient = true;
+            }
+            if (failure.empty() && r.status == 416) {
+                // Nothing left to send: complete if the server's total is what we have.
+                const std::string cr = r.header("content-range");
+                const size_t slash = cr.rfind('/');
+                const auto total =
+                    slash == std::string::npos ? std::nullopt : parse_u64(cr.substr(slash + 1));
+                if (total && *total == have) {
+                    meta.size = have;
+                    meta.has_size = true;
+                    return transferred;
+                }
                 fs::remove(part);
-                transport_error = "HTTP 416 (range not satisfiable); restarting";
+                failure = "HTTP 416 (range not satisfiable); starting over";
                 transient = true;
             }
-            if (transport_error.empty()) {
-                if (!transient_status(r.status)) fail(r, what);
-                transport_error = "HTTP " + std::to_string(r.status);
+            if (failure.empty() && !from_hub(url) && !refreshed &&
+                (r.status == 401 || r.status == 403 || r.status == 404)) {
+                // A signed storage URL that expired while we resumed: ask the hub again.
+                refreshed = true;
+                const FileMeta fresh = head(revision, path);
+                if (fresh.etag != meta.etag)
+                    throw Error(what + ": the file changed on the hub during the download");
+                meta.url = fresh.url;
+                continue;
+            }
+            if (failure.empty()) {
+                if (!transient_status(r.status)) fail(r, what, from_hub(url));
+                failure = "HTTP " + std::to_string(r.status);
                 transient = true;
             }
-            // Progress made: the next failure starts the count afresh.
-            if (this_round > 0) attempt = 1;
+            const uint64_t now = fs::exists(part, ec) ? fs::file_size(part) : 0;
+            if (now > best) {
+                best = now;
+                attempt = 1;
+            }
             if (!transient || attempt >= o_.max_attempts) {
-                throw Error(fmt::format("{}: download failed: {}{}", what, transport_error,
+                throw Error(fmt::format("{}: download failed: {}{}", what, failure,
                                         fs::exists(part, ec) ? " (the partial download is kept; "
                                                                "pull again to resume)"
                                                              : ""));
             }
-            wait(attempt, fmt::format("{}: {}", what, transport_error));
+            wait(attempt, fmt::format("{}: {}", what, failure));
             ++attempt;
         }
+        throw Error(what + ": download failed: no progress after 1000 rounds");
     }
 
     void verify(const FileMeta& meta, const fs::path& part, const std::string& what) const {
@@ -723,6 +826,9 @@ HubOptions options_from_environment() {
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
     if (!endpoint.empty()) o.endpoint = endpoint;
     const std::string home = env("HOME");
+    if (home.empty() && env("HF_HOME").empty() && env("XDG_CACHE_HOME").empty() &&
+        env("HF_HUB_CACHE").empty())
+        throw Error("no cache directory: set HF_HUB_CACHE, HF_HOME or HOME");
     const std::string hf_home = !env("HF_HOME").empty() ? env("HF_HOME")
                                 : !env("XDG_CACHE_HOME").empty()
                                     ? env("XDG_CACHE_HOME") + "/huggingface"
@@ -782,8 +888,9 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
         PullResult r;
         try {
             r = pull_offline(ref, file, o, "");
-        } catch (const Error&) {
-            throw Error(std::string(e.what()) + "; and it is not in the cache either");
+        } catch (const Error& inner) {
+            throw Error(std::string(e.what()) +
+                        "; and the cache cannot serve it either: " + inner.what());
         }
         if (o.log) o.log(std::string(e.what()) + "; using the cached copy");
         return r;
@@ -810,7 +917,7 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
                               meta.has_size ? human_bytes(static_cast<double>(meta.size))
                                             : std::string("size unknown")));
         }
-        r.bytes_downloaded += client.fetch(meta, f, pointer);
+        r.bytes_downloaded += client.fetch(meta, commit, f, pointer);
         r.files.push_back(pointer);
         return pointer;
     };
@@ -864,6 +971,7 @@ std::vector<CachedRepo> list_cache(const fs::path& cache_dir) {
         for (const auto& b : fs::directory_iterator(entry.path() / "blobs", ec)) {
             if (!b.is_regular_file(ec)) continue;
             const uint64_t size = b.file_size(ec);
+            if (ec) continue;
             repo.bytes += size;
             if (b.path().extension() == ".incomplete") repo.partial_bytes += size;
         }

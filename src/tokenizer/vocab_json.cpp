@@ -87,33 +87,88 @@ bool is_string_replace(const json& n, const char* from, const char* to) {
            n.value("content", "") == to;
 }
 
-// The SentencePiece-style front end ("▁" prepended, spaces replaced by "▁", no splitting),
-// as HF's LlamaConverter writes it (a Prepend+Replace normalizer) or older conversions do (a
-// Metaspace pre-tokenizer that prepends always). Anything else is refused.
-void check_spm_front_end(const json& j, const std::string& path) {
+// The SentencePiece-style front end as HF's LlamaConverter writes it: a Prepend("▁") +
+// Replace(" " -> "▁") normalizer, no pre-tokenizer, a decoder of Replace/ByteFallback/Fuse/
+// Strip, a plain BPE model. (The older Metaspace form is refused: HF splits on it and
+// prepends only when the text does not start with "▁", which GGUF cannot express.)
+void check_spm_front_end(const json& j, const json& model, const std::string& path) {
     const json normalizer = j.value("normalizer", json());
-    const json pre = j.value("pre_tokenizer", json());
-    if (pre.is_null() && normalizer.is_object() && normalizer.value("type", "") == "Sequence") {
-        const json& ns = normalizer.at("normalizers");
-        if (ns.size() == 2 && ns[0].value("type", "") == "Prepend" &&
-            ns[0].value("prepend", "") == "\u2581" && is_string_replace(ns[1], " ", "\u2581"))
-            return;
+    bool ok = j.value("pre_tokenizer", json()).is_null() && normalizer.is_object() &&
+              normalizer.value("type", "") == "Sequence" && normalizer.contains("normalizers") &&
+              normalizer["normalizers"].is_array() && normalizer["normalizers"].size() == 2;
+    if (ok) {
+        const json& ns = normalizer["normalizers"];
+        ok = ns[0].is_object() && ns[0].value("type", "") == "Prepend" &&
+             ns[0].value("prepend", "") == "\u2581" && is_string_replace(ns[1], " ", "\u2581");
     }
-    if (normalizer.is_null() && pre.is_object() && pre.value("type", "") == "Metaspace" &&
-        pre.value("replacement", "") == "\u2581" &&
-        pre.value("prepend_scheme", "always") == "always" && pre.value("add_prefix_space", true) &&
-        !pre.value("split", false))
-        return;
-    throw NotSupported(path +
-                       ": a byte-fallback BPE whose normalizer/pre-tokenizer is not "
-                       "SentencePiece's (Prepend \"\u2581\" + Replace \" \", or Metaspace)");
+    if (!ok)
+        throw NotSupported(path +
+                           ": a byte-fallback BPE whose normalizer/pre-tokenizer is not "
+                           "SentencePiece's (a Prepend \"\u2581\" + Replace \" \" normalizer, "
+                           "no pre-tokenizer)");
+    const json decoder = j.value("decoder", json());
+    bool decoder_ok = decoder.is_object() && decoder.value("type", "") == "Sequence" &&
+                      decoder.contains("decoders") && decoder["decoders"].is_array();
+    if (decoder_ok) {
+        for (const json& d : decoder["decoders"]) {
+            const std::string t = d.is_object() ? d.value("type", "") : "";
+            decoder_ok = decoder_ok &&
+                         (t == "Replace" || t == "ByteFallback" || t == "Fuse" || t == "Strip");
+        }
+    }
+    if (!decoder_ok)
+        throw NotSupported(path +
+                           ": a byte-fallback BPE with a decoder other than "
+                           "SentencePiece's (Replace, ByteFallback, Fuse, Strip)");
+    for (const char* field : {"dropout", "continuing_subword_prefix", "end_of_word_suffix"}) {
+        const json v = model.value(field, json());
+        if (!v.is_null() && !(v.is_string() && v.get<std::string>().empty()))
+            throw NotSupported(path + ": a byte-fallback BPE with model." + field);
+    }
+    if (model.value("ignore_merges", false))
+        throw NotSupported(path + ": a byte-fallback BPE with ignore_merges");
+}
+
+// Scores from merge ranks reproduce HF's BPE exactly when the merge list is what transformers
+// derives from a SentencePiece model: every split of a token into two vocabulary pieces is a
+// merge, and the merges that make one token are adjacent in rank. A byte-fallback BPE trained
+// otherwise is refused rather than tokenized differently.
+void check_sentencepiece_merges(const TokenizerImpl& t, const MergeTable& pairs,
+                                const std::vector<int>& first_rank,
+                                const std::vector<int>& last_rank, const std::vector<int>& made_by,
+                                const std::string& path) {
+    const auto utf8_len = [](unsigned char c) {
+        return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    };
+    for (size_t i = 0; i < t.tokens.size(); ++i) {
+        const TokenData& d = t.tokens[i];
+        if (d.attr != token_attr::kNormal) continue;
+        if (made_by[i] > 0 && last_rank[i] - first_rank[i] + 1 != made_by[i])
+            throw NotSupported(path + ": the merges that make '" + d.text +
+                               "' are not adjacent (not a merge list derived from a "
+                               "SentencePiece model)");
+        const std::string& x = d.text;
+        size_t first_char = static_cast<size_t>(utf8_len(static_cast<unsigned char>(x[0])));
+        for (size_t cut = first_char; cut < x.size();
+             cut += static_cast<size_t>(utf8_len(static_cast<unsigned char>(x[cut])))) {
+            const std::string_view a = std::string_view(x).substr(0, cut);
+            const std::string_view b = std::string_view(x).substr(cut);
+            const bool a_ok = t.find(std::string(a)) != kNoToken;
+            const bool b_ok = t.find(std::string(b)) != kNoToken;
+            if (a_ok && b_ok && pairs.find(a, b) < 0)
+                throw NotSupported(path + ": '" + d.text + "' splits into '" + std::string(a) +
+                                   "' + '" + std::string(b) +
+                                   "', which is not a merge (not a merge list derived from a "
+                                   "SentencePiece model)");
+        }
+    }
 }
 
 }  // namespace
 
 Tokenizer Tokenizer::from_json_file(const std::string& path) {
     const json j = read_json(path);
-    json config;
+    json config = json::object();
     const auto config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
     if (std::filesystem::exists(config_path)) config = read_json(config_path.string());
 
@@ -124,7 +179,7 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
                            "' (only BPE is read from tokenizer.json)");
     const bool spm = model.value("byte_fallback", false);
     if (spm) {
-        check_spm_front_end(j, path);
+        check_spm_front_end(j, model, path);
     } else if (!j.value("normalizer", json()).is_null()) {
         throw NotSupported(path + ": normalizers in tokenizer.json (other than SentencePiece's)");
     }
@@ -182,16 +237,28 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
 
     const json& merges = model.at("merges");
     std::vector<float> spm_scores;
-    if (spm) spm_scores.assign(n, -static_cast<float>(merges.size()) - 1.0f);
+    // Per result token: first and last rank of the merges that make it, and how many.
+    std::vector<int> first_rank, last_rank, made_by;
+    MergeTable spm_pairs;
+    if (spm) {
+        spm_scores.assign(n, -static_cast<float>(merges.size()) - 1.0f);
+        first_rank.assign(n, -1);
+        last_rank.assign(n, -1);
+        made_by.assign(n, 0);
+    }
     const auto add_merge = [&](std::string_view a, std::string_view b, int rank) {
         if (!spm) {
             t->merge_ranks.insert(a, b, rank);
             return;
         }
+        spm_pairs.insert(a, b, rank);
         const TokenId id = t->find(std::string(a).append(b));
         if (id != kNoToken) {
-            float& sc = spm_scores[static_cast<size_t>(id)];
-            sc = std::max(sc, -static_cast<float>(rank));
+            const auto i = static_cast<size_t>(id);
+            spm_scores[i] = std::max(spm_scores[i], -static_cast<float>(rank));
+            if (first_rank[i] < 0) first_rank[i] = rank;
+            last_rank[i] = rank;
+            ++made_by[i];
         }
     };
     if (!spm) t->merge_ranks.reserve(merges.size());
@@ -212,6 +279,7 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
         }
     }
     if (spm) {
+        check_sentencepiece_merges(*t, spm_pairs, first_rank, last_rank, made_by, path);
         for (size_t i = 0; i < n; ++i) {
             TokenData& d = t->tokens[i];
             d.score = spm_scores[i];
@@ -235,6 +303,8 @@ Tokenizer Tokenizer::from_json_file(const std::string& path) {
     t->special.bos = token_named("bos_token");
     t->special.eos = token_named("eos_token");
     t->special.unk = token_named("unk_token");
+    if (t->special.unk == kNoToken && model.value("unk_token", json()).is_string())
+        t->special.unk = t->find(model["unk_token"].get<std::string>());
     t->special.pad = token_named("pad_token");
     if (spm && t->special.unk != kNoToken) {
         TokenData& u = t->tokens[static_cast<size_t>(t->special.unk)];

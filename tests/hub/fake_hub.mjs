@@ -4,8 +4,10 @@
 //   GET  /api/models/ORG/NAME/revision/REV  -> {"sha", "siblings": [{"rfilename"}]}
 //   HEAD /ORG/NAME/resolve/REV/PATH         -> X-Repo-Commit, ETag / X-Linked-Etag (sha256),
 //                                              X-Linked-Size, 302 to storage for LFS files
-// Faults are armed per test and consumed once: drop the connection after N bytes, send
-// corrupted bytes, answer 500 a number of times.
+// Small (git) files answer HEAD with a same-host 307 to /api/resolve-cache/..., as the real hub
+// does. Faults are armed per test and consumed once: drop the connection after N bytes, send
+// corrupted bytes, answer 500 a number of times, ignore a Range request, redirect once more
+// on the storage host.
 import crypto from "node:crypto";
 import http from "node:http";
 
@@ -22,15 +24,20 @@ function listen(server, host) {
 export async function startFakeHub() {
   const repos = new Map();
   const log = [];
-  const faults = { dropAfter: 0, corrupt: false, fail500: 0 };
+  const faults = { dropAfter: 0, corrupt: false, fail500: 0, ignoreRange: false, storageRedirect: false };
   const blobs = new Map();  // sha256 -> Buffer
 
   const storage = http.createServer((req, res) => {
     log.push({ host: "storage", method: req.method, url: req.url, headers: req.headers });
-    const sha = req.url.split("?")[0].split("/").pop();
+    const [where, sha] = req.url.split("?")[0].split("/").slice(1);
     const data = blobs.get(sha);
     if (!data) { res.writeHead(404).end(); return; }
     if (faults.fail500 > 0) { faults.fail500--; res.writeHead(500).end("storage error"); return; }
+    if (faults.storageRedirect && where === "blobs") {
+      faults.storageRedirect = false;
+      res.writeHead(302, { Location: `/cdn/${sha}?sig=def` }).end();
+      return;
+    }
     serveBytes(req, res, data, {});
   });
   const storagePort = await listen(storage, "127.0.0.2");
@@ -38,7 +45,8 @@ export async function startFakeHub() {
 
   function serveBytes(req, res, data, headers) {
     let start = 0;
-    const range = req.headers.range;
+    let range = req.headers.range;
+    if (range && faults.ignoreRange) { faults.ignoreRange = false; range = undefined; }
     if (range) {
       const m = /^bytes=(\d+)-$/.exec(range);
       if (!m) { res.writeHead(400).end(); return; }
@@ -77,8 +85,9 @@ export async function startFakeHub() {
     log.push({ host: "hub", method: req.method, url: req.url, headers: req.headers });
     const url = new URL(req.url, "http://x");
     const parts = url.pathname.split("/").slice(1).map(decodeURIComponent);
+    const cacheHop = parts[0] === "api" && parts[1] === "resolve-cache";
     const api = parts[0] === "api" && parts[1] === "models";
-    const [org, name] = api ? parts.slice(2, 4) : parts.slice(0, 2);
+    const [org, name] = api || cacheHop ? parts.slice(cacheHop ? 3 : 2, cacheHop ? 5 : 4) : parts.slice(0, 2);
     const repo = repos.get(`${org}/${name}`);
     if (!repo) { repoError(res, 404, "RepoNotFound", "Repository not found"); return; }
     if (repo.gated && req.headers.authorization !== `Bearer ${TOKEN}`) {
@@ -94,6 +103,12 @@ export async function startFakeHub() {
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ id: `${org}/${name}`, sha: repo.commit,
                                siblings: [...repo.files.keys()].map((f) => ({ rfilename: f })) }));
+      return;
+    }
+    if (cacheHop) {  // /api/resolve-cache/models/ORG/NAME/COMMIT/PATH: the bytes of a git file
+      const f = repo.files.get(parts.slice(6).join("/"));
+      if (!f || parts[5] !== repo.commit) { repoError(res, 404, "EntryNotFound", "no such entry"); return; }
+      serveBytes(req, res, f.data, { "X-Repo-Commit": repo.commit, "ETag": `"${f.sha1}"` });
       return;
     }
     if (!api && parts[2] === "resolve") {
@@ -112,7 +127,11 @@ export async function startFakeHub() {
         res.end();
         return;
       }
-      serveBytes(req, res, f.data, { ...common, "ETag": `"${f.sha1}"` });
+      // Like the hub: a relative 307 to its resolve cache, with the commit and ETag on it.
+      res.writeHead(307, { ...common, "ETag": `"${f.sha1}"`,
+                           "Location": `/api/resolve-cache/models/${org}/${name}/${repo.commit}/${path}`,
+                           "Content-Length": 0 });
+      res.end();
       return;
     }
     res.writeHead(404).end();

@@ -33,7 +33,8 @@ function freshCache() { return path.join(tmp, `cache-${++cacheN}`); }
 // to {status, signal, stdout, stderr}.
 function bitnet(args, { cache, env = {}, shell = null } = {}) {
   const e = { ...process.env, HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, HF_TOKEN: "",
-              HF_HUB_OFFLINE: "", HOME: tmp, ...env };
+              HF_HUB_OFFLINE: "", HUGGING_FACE_HUB_TOKEN: "", HF_TOKEN_PATH: "", HF_HOME: "",
+              XDG_CACHE_HOME: "", HOME: tmp, ...env };
   const child = shell
     ? spawn("bash", ["-c", `${shell}; exec "$0" "$@"`, cli, ...args], { env: e })
     : spawn(cli, args, { env: e });
@@ -130,19 +131,24 @@ test("a second pull is a cache hit, and -hf and --offline use the cache", async 
   assert.equal(hub.storageGets().length, 0);
   assert.equal(hub.log.filter((e) => e.method === "HEAD").length, 0);
 
-  // run -hf, then the same offline with the hub unreachable: no request at all.
+  // run -hf, then the same offline with the hub up: not one request reaches it.
   const run = await bitnet(["run", "-hf", "test/one-gguf", "-p", "Hello", "-n", "4", "--temp", "0", "--json"], { cache });
   assert.equal(run.status, 0, run.stderr);
   const ids = JSON.parse(run.stdout.trim().split("\n").pop()).ids;
   hub.log.length = 0;
   const dead = { HF_ENDPOINT: deadEndpoint };
   const off = await bitnet(["run", "-hf", "test/one-gguf", "--offline", "-p", "Hello", "-n", "4", "--temp", "0", "--json"],
-                     { cache, env: dead });
+                     { cache });
   assert.equal(off.status, 0, off.stderr);
   assert.deepEqual(JSON.parse(off.stdout.trim().split("\n").pop()).ids, ids);
-  const envOff = await bitnet(["pull", "test/one-gguf"], { cache, env: { ...dead, HF_HUB_OFFLINE: "1" } });
+  const envOff = await bitnet(["pull", "test/one-gguf"], { cache, env: { HF_HUB_OFFLINE: "1" } });
   assert.equal(envOff.status, 0, envOff.stderr);
   assert.equal(hub.log.length, 0);
+  assert.doesNotMatch(off.stderr + envOff.stderr, /cannot reach|cached copy/);
+  // -m and -hf together are refused.
+  const both = await bitnet(["run", "-m", gguf, "-hf", "test/one-gguf", "-p", "x"], { cache });
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /either -m or -hf/);
   // Offline, what the cache lacks is an error that says so.
   const missing = await bitnet(["pull", "test/tiny-gguf:tq2_0", "--offline"], { cache });
   assert.equal(missing.status, 1);
@@ -155,7 +161,7 @@ test("a second pull is a cache hit, and -hf and --offline use the cache", async 
   const none = await bitnet(["pull", "test/one-gguf"], { cache: freshCache(), env: dead });
   assert.equal(none.status, 1);
   assert.ok(none.stderr.includes(`cannot reach ${deadEndpoint}`), none.stderr);
-  assert.match(none.stderr, /not in the cache either/);
+  assert.match(none.stderr, /the cache cannot serve it either: .*not in the cache/);
 });
 
 test("a connection dropped mid-file is resumed with a Range request, not restarted", async () => {
@@ -229,12 +235,34 @@ test("HTTP errors: 401 names HF_TOKEN, 404 says not found, a 500 is retried", as
   assert.equal(hub.storageGets().length, 3);
 });
 
+test("a server that ignores Range restarts the file; a storage redirect never gets the token", async () => {
+  const cache = freshCache();
+  hub.log.length = 0;
+  hub.faults.dropAfter = 2000000;
+  hub.faults.ignoreRange = true;
+  hub.faults.storageRedirect = true;
+  const r = await bitnet(["pull", "test/one-gguf"], { cache, env: { HF_TOKEN: TOKEN } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /ignored the Range; starting over/);
+  assert.equal(sha256(r.stdout.trim()), sha256(gguf));
+  const gets = hub.storageGets();
+  assert.ok(gets.length >= 3, JSON.stringify(gets.map((g) => g.url)));
+  assert.ok(gets.some((g) => g.url.startsWith("/cdn/")));
+  assert.ok(gets.every((g) => g.headers.authorization === undefined));
+  // Small files take the hub's 307 to its resolve cache (with the token: same host).
+  hub.log.length = 0;
+  const readme = await bitnet(["pull", "test/tiny-gguf", "--file", "README.md"], { cache, env: { HF_TOKEN: TOKEN } });
+  assert.equal(readme.status, 0, readme.stderr);
+  const hop = hub.log.filter((e) => e.url.startsWith("/api/resolve-cache/"));
+  assert.ok(hop.length >= 2 && hop.every((e) => e.headers.authorization === `Bearer ${TOKEN}`));
+});
+
 test("a full disk (file size limit) is a clear error and a later pull resumes", async () => {
   const cache = freshCache();
   const r = await bitnet(["pull", "test/one-gguf"], { cache, shell: "ulimit -f 2048" });
   assert.equal(r.status, 1, r.stderr);
   assert.equal(r.signal, null);
-  assert.match(r.stderr, /cannot write: File too large \(disk full or file size limit; the partial download is kept/);
+  assert.match(r.stderr, /cannot write .*\.incomplete: File too large \(disk full or file size limit; the partial download is kept/);
   hub.log.length = 0;
   const again = await bitnet(["pull", "test/one-gguf"], { cache });
   assert.equal(again.status, 0, again.stderr);

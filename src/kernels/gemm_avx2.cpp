@@ -126,9 +126,10 @@ void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
 // batch meets them, so the inner loop is loads, vpmaddubsw and vpaddw only. The integer sums
 // and the per-token float epilogue are those of rows16_tq2_0 (same operations in the same
 // order), so the results are bit-identical to it and to the scalar reference.
-inline void unpack_block(const uint8_t* blk, uint8_t* u) {
+// n consecutive 64-byte vectors of a group -> 4n x 64 bytes of codes, shift by shift.
+inline void unpack_vectors(const uint8_t* blk, int n, uint8_t* u) {
     const __m256i mask = _mm256_set1_epi8(3);
-    for (int q = 0; q < 16; ++q) {
+    for (int q = 0; q < n; ++q) {
         const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * q));
         const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * q + 32));
         for (int s = 0; s < 4; ++s) {
@@ -137,6 +138,20 @@ inline void unpack_block(const uint8_t* blk, uint8_t* u) {
                                _mm256_and_si256(_mm256_srli_epi16(p0, 2 * s), mask));
             _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32),
                                _mm256_and_si256(_mm256_srli_epi16(p1, 2 * s), mask));
+        }
+    }
+}
+
+// acc16[t][h] += codes · activations over N unpacked steps of 4 values.
+template <int T, int N>
+inline void mac_unpacked(const uint8_t* u, const uint8_t* const* act, __m256i (*acc16)[2]) {
+    for (int i = 0; i < N; ++i) {
+        const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
+        const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
+        for (int t = 0; t < T; ++t) {
+            const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
+            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
+            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
         }
     }
 }
@@ -152,15 +167,7 @@ inline void unpacked_tile(const GemmArgs& g, const uint8_t* u, int64_t b, int64_
                  static_cast<size_t>(b) * sizeof(BlockQ8K);
         acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
     }
-    for (int i = 0; i < 64; ++i) {
-        const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
-        const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
-        for (int t = 0; t < T; ++t) {
-            const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
-            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
-            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
-        }
-    }
+    mac_unpacked<T, 64>(u, act, acc16);
     for (int t = 0; t < T; ++t) {
         const auto k = static_cast<size_t>((t0 + t) * nb + b);
         const __m256i qsum = _mm256_set1_epi32(g.block_qsum[k]);
@@ -184,7 +191,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
     sums.assign(static_cast<size_t>(16 * g.n_tokens), 0.0f);
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
-        unpack_block(blk, u);
+        unpack_vectors(blk, 16, u);
         const __m128i* d = reinterpret_cast<const __m128i*>(blk + 16 * 64);
         const __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128(d)),
                               _mm256_cvtph_ps(_mm_loadu_si128(d + 1))};
@@ -215,15 +222,7 @@ inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, i
                  static_cast<size_t>(16 * q0);
         acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
     }
-    for (int i = 0; i < 32; ++i) {
-        const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
-        const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
-        for (int t = 0; t < T; ++t) {
-            const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
-            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
-            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
-        }
-    }
+    mac_unpacked<T, 32>(u, act, acc16);
     for (int t = 0; t < T; ++t) {
         int32_t* sum = isums + 16 * (t0 + t);
         for (int h = 0; h < 2; ++h) {
@@ -241,20 +240,7 @@ void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
     thread_local std::vector<int32_t> isums;
     isums.assign(static_cast<size_t>(16 * g.n_tokens), 0);
     for (int64_t q0 = 0; q0 < nq; q0 += 8) {
-        // 8 vectors x 4 shifts, in the order the activations run (4 values per shift).
-        const __m256i mask = _mm256_set1_epi8(3);
-        for (int q = 0; q < 8; ++q) {
-            const uint8_t* v = base + static_cast<size_t>(q0 + q) * 64;
-            const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v));
-            const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + 32));
-            for (int s = 0; s < 4; ++s) {
-                uint8_t* dst = u + 64 * (4 * q + s);
-                _mm256_store_si256(reinterpret_cast<__m256i*>(dst),
-                                   _mm256_and_si256(_mm256_srli_epi16(p0, 2 * s), mask));
-                _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32),
-                                   _mm256_and_si256(_mm256_srli_epi16(p1, 2 * s), mask));
-            }
-        }
+        unpack_vectors(base + static_cast<size_t>(q0) * 64, 8, u);
         int64_t t = 0;
         for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4>(g, u, q0, t, isums.data());
         for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1>(g, u, q0, t, isums.data());

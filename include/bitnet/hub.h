@@ -43,17 +43,20 @@ struct HubOptions {
     std::string revision = "main";                    // branch, tag or commit
     bool progress = false;                            // a progress line on stderr
     int max_attempts = 5;                             // per request, transient failures
+    long metadata_timeout_seconds = 10;               // file list and HEAD (HF_HUB_ETAG_TIMEOUT)
     double backoff_seconds = 0.5;                     // first wait; doubles, at most 8 s
     // Informational lines ("downloading ...", "resuming ..."); none when empty.
     std::function<void(const std::string&)> log;
 };
 
 // HF_ENDPOINT, HF_TOKEN (else the file HF_TOKEN_PATH or HF_HOME/token), the cache directory
-// as above, HF_HUB_OFFLINE=1.
+// as above, HF_HUB_OFFLINE=1, HF_HUB_ETAG_TIMEOUT (seconds for a metadata request; a hub that
+// does not answer in time counts as unreachable, and the cache serves what it has).
 HubOptions options_from_environment();
 
-// "ORG/NAME[:TAG]". The repository name is checked (letters, digits, '-', '_', '.'; no '..',
-// at most one '/'), so it can name a cache folder safely.
+// "ORG/NAME[:TAG]" (or "NAME[:TAG]", as the hub's oldest repositories are named). The name is
+// checked (letters, digits, '-', '_', '.'; no '..' or '--', at most one '/'), so it can name a
+// cache folder safely.
 struct ModelRef {
     std::string repo;
     std::string tag;  // empty when none
@@ -79,13 +82,15 @@ struct PullResult {
 PullResult pull(const ModelRef& ref, const std::optional<std::string>& file,
                 const HubOptions& options);
 
-// What -hf resolves to: pull() of a GGUF file (from the cache when it is there).
+// What -hf resolves to: pull() of a GGUF file (from the cache when it is there). A repository
+// without one, or a --file that is not one, is an error before anything is downloaded.
 std::filesystem::path resolve_gguf(const ModelRef& ref, const std::optional<std::string>& file,
                                    const HubOptions& options);
 
 struct CachedFile {
     std::string path;  // inside the snapshot
     uint64_t bytes = 0;
+    bool missing = false;  // the snapshot's link points at no blob
 };
 struct CachedRepo {
     std::string repo;                    // ORG/NAME
@@ -97,5 +102,8 @@ struct CachedRepo {
 };
 // Model repositories in the cache, sorted by name; an absent cache is empty.
 std::vector<CachedRepo> list_cache(const std::filesystem::path& cache_dir);
+
+// "512 B", "3.2 KiB", "16.5 MiB", "1.10 GiB".
+std::string human_size(uint64_t bytes);
 
 }  // namespace bitnet::hub

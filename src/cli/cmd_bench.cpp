@@ -84,7 +84,7 @@ void register_bench(CLI::App& app) {
         bool json = false;
     };
     auto a = std::make_shared<Args>();
-    cmd->add_option("-m,--model", a->model, "GGUF model");
+    cmd->add_option("-m,--model", a->model, "GGUF model file (or -hf ORG/NAME[:TAG])");
     add_hub_options(cmd, a->hf, true);
     cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens, processed as one batch")
         ->capture_default_str()

@@ -15,9 +15,9 @@ namespace bitnet::cli {
 void add_hub_options(CLI::App* cmd, HubArgs& a, bool with_repo) {
     if (with_repo) {
         cmd->add_option("--hf-repo", a.repo,
-                        "Model from the Hugging Face hub, ORG/NAME[:TAG] (also -hf): the GGUF "
+                        "Model from the Hugging Face hub, ORG/NAME[:TAG] (short: -hf): the GGUF "
                         "file whose name contains TAG, from the cache or downloaded into it");
-        cmd->add_option("--hf-file", a.file, "With -hf: this file of the repository (also -hff)");
+        cmd->add_option("--hf-file", a.file, "With -hf: this file of the repository (short: -hff)");
     }
     cmd->add_option("--hf-revision", a.revision, "Branch, tag or commit of the repository")
         ->capture_default_str();
@@ -38,6 +38,7 @@ std::string model_path(const std::string& model, const HubArgs& hf) {
     if (!model.empty() && !hf.repo.empty()) throw Error("give either -m or -hf, not both");
     if (hf.repo.empty()) {
         if (!hf.file.empty()) throw Error("--hf-file needs -hf REPO");
+        if (hf.revision != "main") throw Error("--hf-revision needs -hf REPO");
         if (model.empty()) throw Error("give a model with -m FILE or -hf ORG/NAME[:TAG]");
         return model;
     }
@@ -65,7 +66,7 @@ void register_pull(CLI::App& app) {
                     "ORG/NAME[:TAG]: a GGUF repository (TAG picks the file whose name contains "
                     "it, e.g. :i2_s) or a safetensors checkpoint (for bitnet convert)")
         ->required();
-    cmd->add_option("--file", a->file, "Exactly this file of the repository");
+    cmd->add_option("--file,--hf-file", a->file, "Exactly this file of the repository (also -hff)");
     add_hub_options(cmd, a->hf, false);
     cmd->callback([a] {
         const hub::ModelRef ref = hub::parse_model_ref(a->spec);
@@ -81,7 +82,7 @@ void register_pull(CLI::App& app) {
                        r.files.size(), r.commit.substr(0, 7));
         } else {
             fmt::print(stderr, "{}: downloaded {} in {:.1f} s (commit {})\n", r.repo,
-                       mib(r.bytes_downloaded), secs, r.commit.substr(0, 7));
+                       hub::human_size(r.bytes_downloaded), secs, r.commit.substr(0, 7));
         }
         if (!r.gguf && !file) {
             fmt::print(
@@ -109,7 +110,7 @@ void register_ls(CLI::App& app) {
             for (const hub::CachedRepo& r : repos) {
                 nlohmann::json files = nlohmann::json::array();
                 for (const hub::CachedFile& f : r.files)
-                    files.push_back({{"path", f.path}, {"bytes", f.bytes}});
+                    files.push_back({{"path", f.path}, {"bytes", f.bytes}, {"missing", f.missing}});
                 out["models"].push_back({{"repo", r.repo},
                                          {"bytes", r.bytes},
                                          {"partial_bytes", r.partial_bytes},
@@ -128,11 +129,17 @@ void register_ls(CLI::App& app) {
         for (const hub::CachedRepo& r : repos) {
             std::string revs;
             for (const std::string& rev : r.revisions) revs += (revs.empty() ? "" : ", ") + rev;
-            fmt::print("{}  {}{}{}\n", r.repo, mib(r.bytes),
-                       r.partial_bytes > 0 ? fmt::format(" ({} partial)", mib(r.partial_bytes))
-                                           : std::string(),
-                       revs.empty() ? std::string() : "  [" + revs + "]");
-            for (const hub::CachedFile& f : r.files) fmt::print("  {}  {}\n", f.path, mib(f.bytes));
+            fmt::print("{}  {}{}{}\n", r.repo, hub::human_size(r.bytes),
+                       revs.empty() ? std::string() : "  [" + revs + "]",
+                       r.partial_bytes > 0
+                           ? fmt::format("  ({} of interrupted downloads: pull again to resume)",
+                                         hub::human_size(r.partial_bytes))
+                           : std::string());
+            for (const hub::CachedFile& f : r.files) {
+                fmt::print("  {}  {}\n", f.path,
+                           f.missing ? std::string("(missing: its blob was deleted)")
+                                     : hub::human_size(f.bytes));
+            }
         }
     });
 }

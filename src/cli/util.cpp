@@ -63,7 +63,7 @@ std::string process_escapes(std::string_view in) {
 }
 
 void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_help) {
-    cmd->add_option("-m,--model", a.model, "GGUF model");
+    cmd->add_option("-m,--model", a.model, "GGUF model file (or -hf ORG/NAME[:TAG])");
     add_hub_options(cmd, a.hf, true);
     cmd->add_option("-t,--threads", a.threads, "Threads (default: all)")
         ->check(CLI::Range(0, 1024));

@@ -137,6 +137,8 @@ SafetensorsFile SafetensorsFile::parse(std::span<const uint8_t> bytes, const std
         // e.byte is 1-based within the header text.
         throw Error(at + "header JSON: " + e.what() + " (file offset " +
                     std::to_string(8 + (e.byte > 0 ? e.byte - 1 : 0)) + ")");
+    } catch (const json::exception& e) {  // a number out of range (e.g. 2e888) and the like
+        throw Error(at + "header JSON: " + e.what());
     }
     if (!header.is_object()) throw Error(at + "the header is not a JSON object");
 

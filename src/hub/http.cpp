@@ -158,6 +158,10 @@ HttpResponse http_request(const HttpRequest& request, const BodySink* sink, size
     if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     const std::string range = std::to_string(request.range_from) + "-";
     if (request.range_from > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+    if (request.timeout_seconds > 0) {
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, request.timeout_seconds);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, std::min(10L, request.timeout_seconds));
+    }
 
     char error[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
@@ -174,7 +178,8 @@ HttpResponse http_request(const HttpRequest& request, const BodySink* sink, size
                 request.url + ": response body over " + std::to_string(max_body) + " bytes", false,
                 false, true);
         const std::string what = error[0] != 0 ? error : curl_easy_strerror(rc);
-        throw TransportError(what, transient_code(rc), false);
+        throw TransportError(what, transient_code(rc), false, false,
+                             rc == CURLE_OPERATION_TIMEDOUT);
     }
     return response;
 }

@@ -16,21 +16,25 @@ namespace bitnet::hub {
 class TransportError : public std::runtime_error {
   public:
     TransportError(const std::string& what, bool transient, bool write_failed,
-                   bool too_large = false)
+                   bool too_large = false, bool timed_out = false)
         : std::runtime_error(what),
           transient_(transient),
           write_failed_(write_failed),
-          too_large_(too_large) {}
+          too_large_(too_large),
+          timed_out_(timed_out) {}
     bool transient() const { return transient_; }
     // The sink refused the bytes (disk full): never retried.
     bool write_failed() const { return write_failed_; }
     // The body was over the caller's limit (a hostile or broken server).
     bool too_large() const { return too_large_; }
+    // The request's time limit (HttpRequest::timeout_seconds) ran out.
+    bool timed_out() const { return timed_out_; }
 
   private:
     bool transient_;
     bool write_failed_;
     bool too_large_;
+    bool timed_out_;
 };
 
 struct HttpRequest {
@@ -38,6 +42,7 @@ struct HttpRequest {
     std::string url;
     std::vector<std::string> headers;  // "Name: value"
     uint64_t range_from = 0;           // > 0: "Range: bytes=N-"
+    long timeout_seconds = 0;          // > 0: the whole request, else only stalls fail
 };
 
 struct HttpResponse {

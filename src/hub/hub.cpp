@@ -279,7 +279,9 @@ class Client {
   public:
     Client(const HubOptions& o, std::string repo)
         : o_(o), repo_(std::move(repo)), hub_origin_(url_origin(o.endpoint)) {
-        if (hub_origin_.empty()) throw Error("HF_ENDPOINT is not a URL: " + o.endpoint);
+        if (hub_origin_.empty() ||
+            (o.endpoint.rfind("http://", 0) != 0 && o.endpoint.rfind("https://", 0) != 0))
+            throw Error("HF_ENDPOINT is not an http(s) URL: " + o.endpoint);
         repo_dir_ = o.cache_dir / repo_folder(repo_);
     }
 
@@ -456,6 +458,7 @@ class Client {
     HttpResponse request(const HttpRequest& base, const std::string& what,
                          bool redirects_ok = false) {
         HttpRequest req = base;
+        req.timeout_seconds = o_.metadata_timeout_seconds;
         const std::vector<std::string> auth = auth_for(req.url);
         req.headers.insert(req.headers.end(), auth.begin(), auth.end());
         for (int attempt = 1;; ++attempt) {
@@ -463,7 +466,8 @@ class Client {
             try {
                 r = http_request(req, nullptr);
             } catch (const TransportError& e) {
-                if (e.transient() && attempt < o_.max_attempts) {
+                // A hub that does not answer in time is not asked again: the cache may serve.
+                if (e.transient() && !e.timed_out() && attempt < o_.max_attempts) {
                     wait(attempt, what + ": " + e.what());
                     continue;
                 }
@@ -771,10 +775,35 @@ std::vector<std::string> weight_files(const std::vector<std::string>& files, con
                 list_choices(files));
 }
 
+// -hf needs a GGUF file: say so from the file list, before anything is downloaded.
+void check_gguf_wanted(const std::vector<std::string>& files, const ModelRef& ref,
+                       const std::optional<std::string>& file, bool gguf_only) {
+    const bool any_gguf = std::any_of(files.begin(), files.end(), is_gguf);
+    if (!file && !ref.tag.empty() && !any_gguf)
+        throw Error(ref.repo + " has no GGUF file for the tag ':" + ref.tag +
+                    "' to pick (a Hugging Face checkpoint: pull it without a tag)");
+    if (!gguf_only) return;
+    if (file && !is_gguf(*file)) throw Error(ref.repo + "/" + *file + " is not a GGUF file");
+    if (!file && !any_gguf)
+        throw Error(ref.repo + " is a Hugging Face checkpoint, not GGUF: run `bitnet pull " +
+                    ref.repo +
+                    "`, then `bitnet convert FOLDER -o model.gguf` with the folder "
+                    "it prints");
+}
+
 // Everything from the cache: refs/REVISION (or a commit id) to the snapshot.
 PullResult pull_offline(const ModelRef& ref, const std::optional<std::string>& file,
-                        const HubOptions& o, const std::string& why) {
+                        const HubOptions& o, const std::string& why_offline, bool gguf_only) {
     const fs::path repo_dir = o.cache_dir / repo_folder(ref.repo);
+    // An interrupted download is worth a hint.
+    std::string why = why_offline;
+    std::error_code dir_ec;
+    for (const auto& b : fs::directory_iterator(repo_dir / "blobs", dir_ec)) {
+        if (b.path().extension() == ".incomplete") {
+            why += "; a download of it was interrupted: pull without --offline to resume it";
+            break;
+        }
+    }
     std::string commit = o.revision;
     if (!is_hex(commit, 40)) {
         std::ifstream in(repo_dir / "refs" / o.revision);
@@ -785,6 +814,10 @@ PullResult pull_offline(const ModelRef& ref, const std::optional<std::string>& f
     }
     const fs::path snap = repo_dir / "snapshots" / commit;
     const std::vector<std::string> files = snapshot_files(snap);
+    if (files.empty() && !file)
+        throw Error(ref.repo + " (revision " + o.revision + ") has no files in the cache " +
+                    o.cache_dir.string() + why);
+    check_gguf_wanted(files, ref, file, gguf_only);
     PullResult r;
     r.repo = ref.repo;
     r.commit = commit;
@@ -844,6 +877,15 @@ HubOptions options_from_environment() {
         !env("HF_HUB_CACHE").empty() ? fs::path(env("HF_HUB_CACHE")) : fs::path(hf_home) / "hub";
     const std::string off = lower(env("HF_HUB_OFFLINE"));
     o.offline = off == "1" || off == "on" || off == "yes" || off == "true";
+    const std::string timeout = env("HF_HUB_ETAG_TIMEOUT");
+    if (!timeout.empty()) {
+        char* end = nullptr;
+        const long v = std::strtol(timeout.c_str(), &end, 10);
+        if (end == timeout.c_str() || *end != 0 || v <= 0 || v > 3600)
+            throw Error("HF_HUB_ETAG_TIMEOUT '" + timeout +
+                        "' is not a number of seconds (1-3600)");
+        o.metadata_timeout_seconds = v;
+    }
     return o;
 }
 
@@ -853,13 +895,18 @@ ModelRef parse_model_ref(std::string_view spec) {
     r.repo = std::string(spec.substr(0, colon));
     if (colon != std::string_view::npos) r.tag = std::string(spec.substr(colon + 1));
     const std::string bad = "invalid model '" + std::string(spec) +
-                            "': expected ORG/NAME or ORG/NAME:TAG (for example "
+                            "': expected ORG/NAME[:TAG] (for example "
                             "microsoft/bitnet-b1.58-2B-4T-gguf)";
+    // ORG/NAME, or NAME alone (the hub's oldest repositories: gpt2, bert-base-uncased).
     const size_t slash = r.repo.find('/');
-    if (r.repo.empty() || r.repo.size() > 200 || slash == std::string::npos ||
-        r.repo.find('/', slash + 1) != std::string::npos)
+    if (r.repo.empty() || r.repo.size() > 200 ||
+        (slash != std::string::npos && r.repo.find('/', slash + 1) != std::string::npos))
         throw Error(bad);
-    for (const std::string& part : {r.repo.substr(0, slash), r.repo.substr(slash + 1)}) {
+    const std::vector<std::string> parts =
+        slash == std::string::npos
+            ? std::vector<std::string>{r.repo}
+            : std::vector<std::string>{r.repo.substr(0, slash), r.repo.substr(slash + 1)};
+    for (const std::string& part : parts) {
         if (part.empty() ||
             !std::all_of(part.begin(), part.end(), [](unsigned char c) { return name_char(c); }) ||
             part.find("..") != std::string::npos || part.find("--") != std::string::npos ||
@@ -873,10 +920,18 @@ ModelRef parse_model_ref(std::string_view spec) {
     return r;
 }
 
-PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, const HubOptions& o) {
+namespace {
+
+PullResult pull_impl(const ModelRef& ref, const std::optional<std::string>& file,
+                     const HubOptions& o, bool gguf_only) {
     check_revision(o.revision);
     if (file && !safe_repo_path(*file)) throw Error("invalid file path '" + *file + "'");
-    if (o.offline) return pull_offline(ref, file, o, " (offline: HF_HUB_OFFLINE or --offline)");
+    if (file && !ref.tag.empty())
+        throw Error("give a tag (" + ref.repo + ":" + ref.tag + ") or a file (--file " + *file +
+                    "), not both");
+    if (o.offline) {
+        return pull_offline(ref, file, o, " (offline: HF_HUB_OFFLINE or --offline)", gguf_only);
+    }
 
     Client client(o, ref.repo);
     std::string commit;
@@ -887,7 +942,7 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
         // Unreachable hub: what the cache has for this revision still serves.
         PullResult r;
         try {
-            r = pull_offline(ref, file, o, "");
+            r = pull_offline(ref, file, o, "", gguf_only);
         } catch (const Error& inner) {
             throw Error(std::string(e.what()) +
                         "; and the cache cannot serve it either: " + inner.what());
@@ -895,10 +950,13 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
         if (o.log) o.log(std::string(e.what()) + "; using the cached copy");
         return r;
     }
+    check_gguf_wanted(files, ref, file, gguf_only);
     const fs::path snap = client.repo_dir() / "snapshots" / commit;
-    if (!is_hex(o.revision, 40) || o.revision != commit) {
-        write_text_atomically(client.repo_dir() / "refs" / o.revision, commit);
-    }
+    // refs/REVISION once files are stored (a failed pull leaves no model behind in `ls`).
+    const auto write_ref = [&] {
+        if (o.revision != commit)
+            write_text_atomically(client.repo_dir() / "refs" / o.revision, commit);
+    };
     PullResult r;
     r.repo = ref.repo;
     r.commit = commit;
@@ -927,11 +985,13 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
                         "'; its files are:" + list_choices(files));
         r.path = get(*file);
         r.gguf = is_gguf(*file);
+        write_ref();
         return r;
     }
     if (std::any_of(files.begin(), files.end(), is_gguf)) {
         r.path = get(choose_gguf(files, ref.repo, ref.tag));
         r.gguf = true;
+        write_ref();
         return r;
     }
     fs::path index;
@@ -945,16 +1005,23 @@ PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, con
         get(f);
     }
     r.path = snap;
+    write_ref();
     return r;
+}
+
+}  // namespace
+
+PullResult pull(const ModelRef& ref, const std::optional<std::string>& file, const HubOptions& o) {
+    return pull_impl(ref, file, o, false);
+}
+
+std::string human_size(uint64_t bytes) {
+    return human_bytes(static_cast<double>(bytes));
 }
 
 fs::path resolve_gguf(const ModelRef& ref, const std::optional<std::string>& file,
                       const HubOptions& options) {
-    const PullResult r = pull(ref, file, options);
-    if (!r.gguf)
-        throw Error(ref.repo + " holds a Hugging Face checkpoint, not a GGUF file: `bitnet pull " +
-                    ref.repo + "` it, then `bitnet convert " + r.path.string() + " -o MODEL.gguf`");
-    return r.path;
+    return pull_impl(ref, file, options, true).path;
 }
 
 std::vector<CachedRepo> list_cache(const fs::path& cache_dir) {
@@ -990,7 +1057,7 @@ std::vector<CachedRepo> list_cache(const fs::path& cache_dir) {
                 if (!seen.insert(f).second) continue;
                 std::error_code fe;
                 const uint64_t size = fs::file_size(s.path() / f, fe);
-                repo.files.push_back({f, fe ? 0 : size});
+                repo.files.push_back({f, fe ? 0 : size, static_cast<bool>(fe)});
             }
         }
         ec.clear();

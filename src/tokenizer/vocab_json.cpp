@@ -24,7 +24,7 @@ json read_json(const std::string& path) {
     if (!in) throw Error(path + ": cannot open");
     try {
         return json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw Error(path + ": not valid JSON: " + e.what());
     }
 }

@@ -158,6 +158,16 @@ test("a second pull is a cache hit, and -hf and --offline use the cache", async 
   const closed = await bitnet(["pull", "test/one-gguf"], { cache, env: dead });
   assert.equal(closed.status, 0, closed.stderr);
   assert.match(closed.stderr, /cannot reach .*using the cached copy/);
+  // A hub that accepts connections and never answers: after HF_HUB_ETAG_TIMEOUT, the cache.
+  const silent = net.createServer(() => {});
+  await new Promise((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const t0 = Date.now();
+  const slow = await bitnet(["pull", "test/one-gguf"],
+                           { cache, env: { HF_ENDPOINT: `http://127.0.0.1:${silent.address().port}`, HF_HUB_ETAG_TIMEOUT: "1" } });
+  silent.close();
+  assert.equal(slow.status, 0, slow.stderr);
+  assert.match(slow.stderr, /timed out.*using the cached copy/i);
+  assert.ok(Date.now() - t0 < 30000, `took ${Date.now() - t0} ms`);
   const none = await bitnet(["pull", "test/one-gguf"], { cache: freshCache(), env: dead });
   assert.equal(none.status, 1);
   assert.ok(none.stderr.includes(`cannot reach ${deadEndpoint}`), none.stderr);
@@ -219,6 +229,9 @@ test("HTTP errors: 401 names HF_TOKEN, 404 says not found, a 500 is retried", as
   const ambiguous = await bitnet(["pull", "test/tiny-gguf"], { cache });
   assert.equal(ambiguous.status, 1);
   assert.match(ambiguous.stderr, /several GGUF files.*\n.*ggml-model-TQ2_0.gguf\n.*ggml-model-i2_s.gguf/);
+  const both = await bitnet(["pull", "test/tiny-gguf:tq2_0", "--file", "README.md"], { cache });
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /give a tag .* or a file .*, not both/);
   const badtag = await bitnet(["pull", "test/tiny-gguf:q4_k"], { cache });
   assert.equal(badtag.status, 1);
   assert.match(badtag.stderr, /no GGUF file matching 'q4_k'/);
@@ -283,7 +296,13 @@ test("a safetensors repository: pull fetches what convert reads; -hf refuses it"
   const direct = path.join(tmp, "direct.gguf");
   assert.equal(spawnSync(cli, ["convert", ckptDir, "-o", direct, "--type", "tq2_0"]).status, 0);
   assert.equal(sha256(out), sha256(direct));
-  const hf = await bitnet(["run", "-hf", "test/tiny-hf", "-p", "x"], { cache });
+  // -hf needs GGUF: said from the file list, before any download.
+  hub.log.length = 0;
+  const hf = await bitnet(["run", "-hf", "test/tiny-hf", "-p", "x"], { cache: freshCache() });
   assert.equal(hf.status, 1);
-  assert.match(hf.stderr, /not a GGUF file.*bitnet convert/);
+  assert.match(hf.stderr, /is a Hugging Face checkpoint, not GGUF: run `bitnet pull test\/tiny-hf`, then `bitnet convert/);
+  assert.equal(hub.log.filter((e) => e.method === "HEAD" || e.host === "storage").length, 0);
+  const tagged = await bitnet(["pull", "test/tiny-hf:q8_0"], { cache });
+  assert.equal(tagged.status, 1);
+  assert.match(tagged.stderr, /no GGUF file for the tag ':q8_0'/);
 });

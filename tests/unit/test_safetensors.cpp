@@ -90,6 +90,9 @@ TEST(Safetensors, EachMalformedKindIsRefusedNamingTheField) {
         {raw("[1,2]", ""), "does not start with '{'"},
         {raw("{\"w\": ", ""), "header JSON"},
         {raw("{\"w\": 3}", ""), "tensor 'w': its entry is not an object"},
+        // A number JSON can write but not hold (found by the fuzzer: out_of_range, not a
+        // parse error).
+        {raw("{\"w\": 2e88888888883}", ""), "header JSON"},
         {one(extra, eight), "unexpected field 'bias'"},
         {one(no_shape, eight), "missing field 'shape'"},
         {one({{"dtype", "F64"}, {"shape", {1}}, {"data_offsets", {0, 8}}}, eight),

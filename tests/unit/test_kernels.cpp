@@ -111,7 +111,7 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
     int checked = 0;
     for (const Case& c :
          {Case{GgmlType::TQ2_0, gemm_tq2_0_avx512vnni},
-          Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}, Case{GgmlType::Q8_0, nullptr}}) {
+          Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}, Case{GgmlType::Q8_0, gemm_q8_0_avx2}}) {
         SCOPED_TRACE(std::string(type_name(c.type)));
         for (const auto& [rows, cols] :
              {std::pair<int64_t, int64_t>{48, 256}, {37, 2560}, {16, 6912}, {64, 384}, {32, 640}}) {

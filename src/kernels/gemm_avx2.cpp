@@ -142,18 +142,99 @@ inline void unpack_vectors(const uint8_t* blk, int n, uint8_t* u) {
     }
 }
 
-// acc16[t][h] += codes · activations over N unpacked steps of 4 values.
+// acc16[t][h] += codes · activations over N unpacked steps of 4 values. The accumulators are
+// plain locals and the loop is unrolled, so that GCC keeps all 2T of them in registers with no
+// moves between iterations (the array-of-pairs form it compiled into copies and a spill).
 template <int T, int N>
 inline void mac_unpacked(const uint8_t* u, const uint8_t* const* act, __m256i (*acc16)[2]) {
+    __m256i r[2 * T];
+    for (int j = 0; j < 2 * T; ++j) r[j] = _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int i = 0; i < N; ++i) {
         const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
         const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
         for (int t = 0; t < T; ++t) {
             const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
-            acc16[t][0] = _mm256_add_epi16(acc16[t][0], _mm256_maddubs_epi16(c0, a));
-            acc16[t][1] = _mm256_add_epi16(acc16[t][1], _mm256_maddubs_epi16(c1, a));
+            r[2 * t] = _mm256_add_epi16(r[2 * t], _mm256_maddubs_epi16(c0, a));
+            r[2 * t + 1] = _mm256_add_epi16(r[2 * t + 1], _mm256_maddubs_epi16(c1, a));
         }
     }
+    for (int t = 0; t < T; ++t) {
+        acc16[t][0] = r[2 * t];
+        acc16[t][1] = r[2 * t + 1];
+    }
+}
+
+// The 4-token tile of mac_unpacked written out in assembly: GCC's schedule of the intrinsics
+// hoists all four broadcasts, runs out of the 16 ymm registers and adds copies and a spill to
+// every step (37 instructions for 8 vpmaddubsw). Here a step is 2 loads, 4 broadcasts,
+// 8 vpmaddubsw and 8 vpaddw, four steps per loop iteration. Token t's activations are at
+// a0 + t * stride; n (a multiple of 4) steps of 4 values.
+#define BITNET_MAC4_STEP(I)                   \
+    "vmovdqa " #I                             \
+    "*64(%[u]), %%ymm8\n\t"                   \
+    "vmovdqa " #I                             \
+    "*64+32(%[u]), %%ymm9\n\t"                \
+    "vpbroadcastd " #I                        \
+    "*4(%[a0]), %%ymm10\n\t"                  \
+    "vpmaddubsw %%ymm10, %%ymm8, %%ymm11\n\t" \
+    "vpmaddubsw %%ymm10, %%ymm9, %%ymm12\n\t" \
+    "vpaddw %%ymm11, %[r0], %[r0]\n\t"        \
+    "vpaddw %%ymm12, %[r1], %[r1]\n\t"        \
+    "vpbroadcastd " #I                        \
+    "*4(%[a0], %[s], 1), %%ymm13\n\t"         \
+    "vpmaddubsw %%ymm13, %%ymm8, %%ymm14\n\t" \
+    "vpmaddubsw %%ymm13, %%ymm9, %%ymm15\n\t" \
+    "vpaddw %%ymm14, %[r2], %[r2]\n\t"        \
+    "vpaddw %%ymm15, %[r3], %[r3]\n\t"        \
+    "vpbroadcastd " #I                        \
+    "*4(%[a0], %[s], 2), %%ymm10\n\t"         \
+    "vpmaddubsw %%ymm10, %%ymm8, %%ymm11\n\t" \
+    "vpmaddubsw %%ymm10, %%ymm9, %%ymm12\n\t" \
+    "vpaddw %%ymm11, %[r4], %[r4]\n\t"        \
+    "vpaddw %%ymm12, %[r5], %[r5]\n\t"        \
+    "vpbroadcastd " #I                        \
+    "*4(%[a3]), %%ymm13\n\t"                  \
+    "vpmaddubsw %%ymm13, %%ymm8, %%ymm14\n\t" \
+    "vpmaddubsw %%ymm13, %%ymm9, %%ymm15\n\t" \
+    "vpaddw %%ymm14, %[r6], %[r6]\n\t"        \
+    "vpaddw %%ymm15, %[r7], %[r7]\n\t"
+
+inline void mac4_unpacked(const uint8_t* u, const uint8_t* a0, size_t stride, int64_t n,
+                          __m256i (*acc16)[2]) {
+    __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0,
+            r7 = r0;
+    const uint8_t* a3 = a0 + 3 * stride;
+    __asm__(
+        "1:\n\t" BITNET_MAC4_STEP(0) BITNET_MAC4_STEP(1) BITNET_MAC4_STEP(2) BITNET_MAC4_STEP(3)
+        "add $256, %[u]\n\t"
+        "add $16, %[a0]\n\t"
+        "add $16, %[a3]\n\t"
+        "sub $4, %[n]\n\t"
+        "jnz 1b\n\t"
+        : [r0] "+x"(r0), [r1] "+x"(r1), [r2] "+x"(r2), [r3] "+x"(r3), [r4] "+x"(r4),
+          [r5] "+x"(r5), [r6] "+x"(r6), [r7] "+x"(r7), [u] "+r"(u), [a0] "+r"(a0), [a3] "+r"(a3),
+          [n] "+r"(n)
+        : [s] "r"(stride)
+        : "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+    acc16[0][0] = r0;
+    acc16[0][1] = r1;
+    acc16[1][0] = r2;
+    acc16[1][1] = r3;
+    acc16[2][0] = r4;
+    acc16[2][1] = r5;
+    acc16[3][0] = r6;
+    acc16[3][1] = r7;
+}
+#undef BITNET_MAC4_STEP
+
+template <int T, int N>
+inline void mac_tile(const uint8_t* u, const uint8_t* const* act, size_t stride,
+                     __m256i (*acc16)[2]) {
+    if constexpr (T == 4)
+        mac4_unpacked(u, act[0], stride, N, acc16);
+    else
+        mac_unpacked<T, N>(u, act, acc16);
 }
 
 template <int T>
@@ -165,9 +246,8 @@ inline void unpacked_tile(const GemmArgs& g, const uint8_t* u, int64_t b, int64_
     for (int t = 0; t < T; ++t) {
         act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + offsetof(BlockQ8K, qs) +
                  static_cast<size_t>(b) * sizeof(BlockQ8K);
-        acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
     }
-    mac_unpacked<T, 64>(u, act, acc16);
+    mac_tile<T, 64>(u, act, g.act_row_bytes, acc16);
     for (int t = 0; t < T; ++t) {
         const auto k = static_cast<size_t>((t0 + t) * nb + b);
         const __m256i qsum = _mm256_set1_epi32(g.block_qsum[k]);
@@ -220,9 +300,8 @@ inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, i
     for (int t = 0; t < T; ++t) {
         act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + 8 +
                  static_cast<size_t>(16 * q0);
-        acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
     }
-    mac_unpacked<T, 32>(u, act, acc16);
+    mac_tile<T, 32>(u, act, g.act_row_bytes, acc16);
     for (int t = 0; t < T; ++t) {
         int32_t* sum = isums + 16 * (t0 + t);
         for (int h = 0; h < 2; ++h) {

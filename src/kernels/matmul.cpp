@@ -1,5 +1,7 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
+
 #include "bitnet/cpu.h"
 #include "bitnet/error.h"
 #include "core/fp16.h"
@@ -59,64 +61,123 @@ size_t held_bytes(const WeightMatrix& w) {
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch) {
-    const ActFormat f = act_format_for(w.type);
-    const size_t arow = act_row_bytes(f, w.cols);
+    const WeightMatrix* ws[] = {&w};
+    float* ys[] = {y};
+    matmul_shared(ws, x, n_tokens, ys, pool, scratch);
+}
+
+namespace {
+
+// Rows of a matrix inside the combined row space of matmul_shared: each matrix starts at a
+// multiple of 16, so that 16-row groups never straddle two matrices.
+int64_t padded_rows(const WeightMatrix& w) {
+    return (w.rows + 15) / 16 * 16;
+}
+
+}  // namespace
+
+void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                   std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch) {
+    if (ws.size() != ys.size()) throw Error("internal: matmul_shared needs an output per matrix");
+    const WeightMatrix& w0 = *ws[0];
+    const ActFormat f = act_format_for(w0.type);
+    bool any_rows16_q8 = false;
+    for (const WeightMatrix* w : ws) {
+        if (w->cols != w0.cols || act_format_for(w->type) != f) {
+            // Matrices of different input formats (a mixed-type file): one call each.
+            for (size_t i = 0; i < ws.size(); ++i)
+                matmul(*ws[i], x, n_tokens, ys[i], pool, scratch);
+            return;
+        }
+        any_rows16_q8 = any_rows16_q8 || (f == ActFormat::Q8_0 && w->rows16);
+    }
+    const int64_t cols = w0.cols;
+    const size_t arow = act_row_bytes(f, cols);
     scratch.act.resize(arow * static_cast<size_t>(n_tokens));
     uint8_t* act = scratch.act.data();
+    // Per token: the quantized row and, for the tiled kernels, the per-block values they read
+    // (Q8_K: activation sum, for the unsigned-code offset, and scale; rows16 Q8_0: scales as
+    // floats and values offset to unsigned).
+    const int64_t nb = f == ActFormat::Q8_K ? cols / 256 : f == ActFormat::Q8_0 ? cols / 32 : 0;
+    if (f == ActFormat::Q8_K) {
+        scratch.qsum.resize(static_cast<size_t>(n_tokens * nb));
+        scratch.d.resize(static_cast<size_t>(n_tokens * nb));
+    } else if (any_rows16_q8) {
+        scratch.d.resize(static_cast<size_t>(n_tokens * nb));
+        scratch.u8.resize(static_cast<size_t>(n_tokens * cols));
+    }
     pool.parallel_for(n_tokens, 1, [&](int, int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t)
-            quantize_activation_row(f, x + t * w.cols, act + static_cast<size_t>(t) * arow, w.cols);
-    });
-    const VecDotFn dot = vec_dot_for(w.type, w.i2s_layout);
-    const GemmFn gemm = w.rows16 ? gemm_rows16_for(w.type) : gemm_for(w.type, w.i2s_layout);
-    if (w.rows16 && gemm == nullptr) throw Error("internal: a rows16 matrix without its kernel");
-    GemmArgs g;
-    if (gemm != nullptr) {
-        g = {w.data, w.row_bytes, w.cols, w.scale, act, arow, n_tokens, y, w.rows};
-        if (f == ActFormat::Q8_K) {
-            // Per token and block: the activation sum (for the unsigned-code offset) and scale.
-            const int64_t nb = w.cols / 256;
-            scratch.qsum.resize(static_cast<size_t>(n_tokens * nb));
-            scratch.d.resize(static_cast<size_t>(n_tokens * nb));
-            for (int64_t t = 0; t < n_tokens; ++t) {
-                const auto* blocks =
-                    reinterpret_cast<const BlockQ8K*>(act + static_cast<size_t>(t) * arow);
+        for (int64_t t = t0; t < t1; ++t) {
+            uint8_t* row = act + static_cast<size_t>(t) * arow;
+            quantize_activation_row(f, x + t * cols, row, cols);
+            if (f == ActFormat::Q8_K) {
+                const auto* blocks = reinterpret_cast<const BlockQ8K*>(row);
                 for (int64_t b = 0; b < nb; ++b) {
                     int32_t s = 0;
                     for (int16_t v : blocks[b].bsums) s += v;
                     scratch.qsum[static_cast<size_t>(t * nb + b)] = s;
                     scratch.d[static_cast<size_t>(t * nb + b)] = blocks[b].d;
                 }
-            }
-            g.block_qsum = scratch.qsum.data();
-            g.block_d = scratch.d.data();
-        } else if (f == ActFormat::Q8_0 && w.rows16) {
-            // Scales as floats and values offset to unsigned, per token and 32-block.
-            const int64_t nb = w.cols / 32;
-            scratch.d.resize(static_cast<size_t>(n_tokens * nb));
-            scratch.u8.resize(static_cast<size_t>(n_tokens * w.cols));
-            for (int64_t t = 0; t < n_tokens; ++t) {
-                const auto* blocks =
-                    reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(t) * arow);
+            } else if (any_rows16_q8) {
+                const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
                 for (int64_t b = 0; b < nb; ++b) {
                     scratch.d[static_cast<size_t>(t * nb + b)] = fp16_to_fp32(blocks[b].d);
                     for (int v = 0; v < 32; ++v) {
-                        scratch.u8[static_cast<size_t>(t * w.cols + 32 * b + v)] =
+                        scratch.u8[static_cast<size_t>(t * cols + 32 * b + v)] =
                             static_cast<uint8_t>(blocks[b].qs[v] + 128);
                     }
                 }
             }
-            g.block_d = scratch.d.data();
-            g.act_u8 = scratch.u8.data();
         }
+    });
+    struct Job {
+        const WeightMatrix* w;
+        float* y;
+        VecDotFn dot;
+        GemmFn gemm;
+        GemmArgs g;
+        int64_t begin;  // first row in the combined row space
+    };
+    std::vector<Job> jobs;
+    jobs.reserve(ws.size());
+    int64_t total = 0;
+    for (size_t i = 0; i < ws.size(); ++i) {
+        const WeightMatrix& w = *ws[i];
+        Job j{&w,
+              ys[i],
+              vec_dot_for(w.type, w.i2s_layout),
+              w.rows16 ? gemm_rows16_for(w.type) : gemm_for(w.type, w.i2s_layout),
+              {},
+              total};
+        if (w.rows16 && j.gemm == nullptr)
+            throw Error("internal: a rows16 matrix without its kernel");
+        if (j.gemm != nullptr) {
+            j.g = {w.data, w.row_bytes, w.cols, w.scale, act, arow, n_tokens, ys[i], w.rows};
+            if (f == ActFormat::Q8_K) {
+                j.g.block_qsum = scratch.qsum.data();
+                j.g.block_d = scratch.d.data();
+            } else if (f == ActFormat::Q8_0 && w.rows16) {
+                j.g.block_d = scratch.d.data();
+                j.g.act_u8 = scratch.u8.data();
+            }
+        }
+        jobs.push_back(j);
+        total += padded_rows(w);
     }
-    // Rows in chunks of 16 keep a weight row hot while it meets every token.
-    pool.parallel_for(w.rows, 16, [&](int, int64_t r0, int64_t r1) {
-        const int64_t done = gemm != nullptr ? gemm(g, r0, r1) : r0;
-        for (int64_t r = done; r < r1; ++r) {
-            const uint8_t* wr = w.data + static_cast<size_t>(r) * w.row_bytes;
-            for (int64_t t = 0; t < n_tokens; ++t) {
-                y[t * w.rows + r] = w.scale * dot(w.cols, wr, act + static_cast<size_t>(t) * arow);
+    // Rows in chunks of 16 keep a weight row hot while it meets every token; all matrices'
+    // rows are split in one parallel region.
+    pool.parallel_for(total, 16, [&](int, int64_t c0, int64_t c1) {
+        for (const Job& j : jobs) {
+            const int64_t r0 = std::max<int64_t>(c0 - j.begin, 0);
+            const int64_t r1 = std::min<int64_t>(c1 - j.begin, j.w->rows);
+            if (r0 >= r1) continue;
+            const int64_t done = j.gemm != nullptr ? j.gemm(j.g, r0, r1) : r0;
+            for (int64_t r = done; r < r1; ++r) {
+                const uint8_t* wr = j.w->data + static_cast<size_t>(r) * j.w->row_bytes;
+                for (int64_t t = 0; t < n_tokens; ++t) {
+                    j.y[t * j.w->rows + r] =
+                        j.w->scale * j.dot(j.w->cols, wr, act + static_cast<size_t>(t) * arow);
+                }
             }
         }
     });

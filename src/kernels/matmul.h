@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,12 @@ struct MatmulScratch {
 // x: n_tokens rows of cols floats; y: n_tokens rows of `rows` floats.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
+
+// Several matrices that read the same input (Q/K/V, gate/up): the input is quantized once and
+// the rows of all of them are split across threads in one parallel region. ys[i] receives
+// n_tokens rows of ws[i]->rows floats. Results are those of one matmul() per matrix.
+void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                   std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch);
 
 // The row dot product in use for a weight (the best for the active ISA).
 VecDotFn vec_dot_for(GgmlType weight, I2sLayout layout);

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "bitnet/cpu.h"
 #include "bitnet/error.h"
 #include "core/fp16.h"
+#include "kernels/vec_dot_avx2.h"
 #include "quant/blocks.h"
 #include "quant/formats.h"
 #include "quant/iq2s_tables.h"
@@ -286,25 +288,30 @@ void quantize_activation_row(ActFormat f, const float* x, void* dst, int64_t n) 
             quant::q8_0_from_float(x, dst, n, nullptr);
             return;
         case ActFormat::Q8_K:
+            if (active_isa() >= Isa::Avx2 && q8_k_from_float_avx2(x, dst, n)) return;
             quant::q8_k_from_float(x, dst, n, nullptr);
             return;
-        case ActFormat::I8Token: {
-            float max = 0.0f;
-            for (int64_t i = 0; i < n; ++i) max = std::max(max, std::fabs(x[i]));
-            auto* h = static_cast<I8TokenHeader*>(dst);
-            auto* q = reinterpret_cast<int8_t*>(h + 1);
-            const float s = 127.0f / std::max(max, 1e-5f);
-            int32_t sum = 0;
-            for (int64_t i = 0; i < n; ++i) {
-                const int v = std::clamp(nearest_int(x[i] * s), -128, 127);
-                q[i] = static_cast<int8_t>(v);
-                sum += v;
-            }
-            h->s = s;
-            h->sum = sum;
+        case ActFormat::I8Token:
+            if (active_isa() >= Isa::Avx2 && i8_token_from_float_avx2(x, dst, n)) return;
+            i8_token_from_float(x, dst, n);
             return;
-        }
     }
+}
+
+void i8_token_from_float(const float* x, void* dst, int64_t n) {
+    float max = 0.0f;
+    for (int64_t i = 0; i < n; ++i) max = std::max(max, std::fabs(x[i]));
+    auto* h = static_cast<I8TokenHeader*>(dst);
+    auto* q = reinterpret_cast<int8_t*>(h + 1);
+    const float s = 127.0f / std::max(max, 1e-5f);
+    int32_t sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const int v = std::clamp(nearest_int(x[i] * s), -128, 127);
+        q[i] = static_cast<int8_t>(v);
+        sum += v;
+    }
+    h->s = s;
+    h->sum = sum;
 }
 
 VecDotFn vec_dot_scalar(GgmlType w, I2sLayout layout) {

@@ -25,6 +25,8 @@ ActFormat act_format_for(GgmlType weight);
 size_t act_row_bytes(ActFormat f, int64_t n);
 // Quantizes one row of n activations.
 void quantize_activation_row(ActFormat f, const float* x, void* dst, int64_t n);
+// The scalar I8Token quantizer (BitNet's per-token absmax to int8), the reference for SIMD ones.
+void i8_token_from_float(const float* x, void* dst, int64_t n);
 
 // Dot product of one weight row (n values) with one activation row. For I2_S, `layout` says
 // how codes are packed and the result excludes the per-tensor scale.

@@ -2,6 +2,10 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 #include "core/fp16.h"
 #include "quant/blocks.h"
 
@@ -117,7 +121,112 @@ float dot_f32(int64_t n, const void* vw, const void* va) {
     return sum;
 }
 
+// The largest |x| over 8k floats and whether any is Inf or NaN.
+inline float abs_max(const float* x, int64_t n, bool& bad) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    __m256 m = _mm256_setzero_ps();
+    __m256 nonfinite = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 ax = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i));
+        nonfinite = _mm256_or_ps(nonfinite, _mm256_cmp_ps(ax, inf, _CMP_NLT_UQ));
+        m = _mm256_max_ps(ax, m);
+    }
+    bad = _mm256_movemask_ps(nonfinite) != 0;
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+// round-half-to-even(s * x) for 8 floats as int32: what nearest_int gives for |s * x| < 2^22.
+inline __m256i round_scaled(__m256 s, const float* x) {
+    return _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(s, _mm256_loadu_ps(x)),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Four int32 vectors (32 values in order) to 32 int8 in order, and the two int16 halves.
+inline __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d, __m256i& lo, __m256i& hi) {
+    lo = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+    hi = _mm256_permute4x64_epi64(_mm256_packs_epi32(c, d), 0xD8);
+    return _mm256_permute4x64_epi64(_mm256_packs_epi16(lo, hi), 0xD8);
+}
+
 }  // namespace
+
+bool q8_k_from_float_avx2(const float* x, void* vy, int64_t n) {
+    auto* y = static_cast<BlockQ8K*>(vy);
+    const __m256i max127 = _mm256_set1_epi32(127);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+        bool bad = false;
+        const float amax = abs_max(x, kQK, bad);
+        if (bad) return false;
+        std::memset(&y[i], 0, sizeof(BlockQ8K));
+        if (amax == 0.0f) continue;
+        float max = 0.0f;
+        for (int j = 0; j < kQK; ++j) {  // the first element of largest magnitude
+            if (std::fabs(x[j]) == amax) {
+                max = x[j];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m256 s = _mm256_set1_ps(iscale);
+        for (int j = 0; j < kQK; j += 32) {
+            __m256i lo, hi;
+            const __m256i q = pack32(_mm256_min_epi32(round_scaled(s, x + j), max127),
+                                     _mm256_min_epi32(round_scaled(s, x + j + 8), max127),
+                                     _mm256_min_epi32(round_scaled(s, x + j + 16), max127),
+                                     _mm256_min_epi32(round_scaled(s, x + j + 24), max127), lo, hi);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + j), q);
+            y[i].bsums[j / 16] = static_cast<int16_t>(hsum_i32(_mm256_madd_epi16(lo, ones)));
+            y[i].bsums[j / 16 + 1] = static_cast<int16_t>(hsum_i32(_mm256_madd_epi16(hi, ones)));
+        }
+        y[i].d = 1.0f / iscale;
+    }
+    return true;
+}
+
+bool i8_token_from_float_avx2(const float* x, void* dst, int64_t n) {
+    const int64_t n8 = n / 8 * 8;
+    bool bad = false;
+    float max = abs_max(x, n8, bad);
+    for (int64_t i = n8; i < n; ++i) {
+        bad = bad || !std::isfinite(x[i]);
+        max = std::max(max, std::fabs(x[i]));
+    }
+    if (bad) return false;
+    auto* h = static_cast<I8TokenHeader*>(dst);
+    auto* q = reinterpret_cast<int8_t*>(h + 1);
+    const float s = 127.0f / std::max(max, 1e-5f);
+    const __m256 vs = _mm256_set1_ps(s);
+    const __m256i lo_clamp = _mm256_set1_epi32(-128), hi_clamp = _mm256_set1_epi32(127);
+    const auto clamp = [&](__m256i v) {
+        return _mm256_max_epi32(_mm256_min_epi32(v, hi_clamp), lo_clamp);
+    };
+    __m256i sum = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i lo, hi;
+        const __m256i v = pack32(clamp(round_scaled(vs, x + i)), clamp(round_scaled(vs, x + i + 8)),
+                                 clamp(round_scaled(vs, x + i + 16)),
+                                 clamp(round_scaled(vs, x + i + 24)), lo, hi);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), v);
+        sum = _mm256_add_epi32(
+            sum, _mm256_add_epi32(_mm256_madd_epi16(lo, ones), _mm256_madd_epi16(hi, ones)));
+    }
+    int32_t total = hsum_i32(sum);
+    for (; i < n; ++i) {
+        const int v = std::clamp(nearest_int(x[i] * s), -128, 127);
+        q[i] = static_cast<int8_t>(v);
+        total += v;
+    }
+    h->s = s;
+    h->sum = total;
+    return true;
+}
 
 VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout) {
     switch (weight) {

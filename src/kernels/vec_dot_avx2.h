@@ -11,4 +11,12 @@ namespace bitnet {
 // nullptr when there is no AVX2 version for this weight type.
 VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout);
 
+// Activation rows in Q8_K (ggml's quantize_row_q8_K) or I8Token form, identical to the scalar
+// code of quantize_activation_row for finite inputs: the same maximum (the first element of
+// largest magnitude), the same float products and round-half-to-even. Returns false, having
+// written nothing useful, when the row holds Inf or NaN; the caller then runs the scalar code,
+// whose treatment of those values is the reference.
+bool q8_k_from_float_avx2(const float* x, void* dst, int64_t n);
+bool i8_token_from_float_avx2(const float* x, void* dst, int64_t n);
+
 }  // namespace bitnet

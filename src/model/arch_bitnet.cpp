@@ -26,12 +26,8 @@ void bitnet_layer(Forward& f, int il) {
 
     f.norm(a.x, lw.ffn_norm, a.cur, h.n_embd);
     f.dump("ffn_norm", il, a.cur, h.n_embd);
-    f.mm(lw.ffn_gate, a.cur, a.gate);
-    f.mm(lw.ffn_up, a.cur, a.up);
-    const bool relu2 = h.arch == Architecture::BitnetB158;
-    for (size_t i = 0; i < a.gate.size(); ++i) {
-        a.gate[i] = (relu2 ? relu_squared(a.gate[i]) : silu(a.gate[i])) * a.up[i];
-    }
+    f.mm_shared({&lw.ffn_gate, &lw.ffn_up}, a.cur, {&a.gate, &a.up});
+    f.glu(h.arch == Architecture::BitnetB158);
     f.dump("ffn_sub_out", il, a.gate, h.n_ff);
     f.norm(a.gate, lw.ffn_sub_norm, a.up, h.n_ff);
     f.dump("ffn_sub_norm", il, a.up, h.n_ff);

@@ -23,9 +23,8 @@ void llama_layer(Forward& f, int il) {
 
     f.norm(a.x, lw.ffn_norm, a.cur, h.n_embd);
     f.dump("ffn_norm", il, a.cur, h.n_embd);
-    f.mm(lw.ffn_gate, a.cur, a.gate);
-    f.mm(lw.ffn_up, a.cur, a.up);
-    for (size_t i = 0; i < a.gate.size(); ++i) a.gate[i] = silu(a.gate[i]) * a.up[i];
+    f.mm_shared({&lw.ffn_gate, &lw.ffn_up}, a.cur, {&a.gate, &a.up});
+    f.glu(false);
     f.mm(lw.ffn_down, a.gate, a.proj);
     f.dump("ffn_out", il, a.proj, h.n_embd);
     f.add(a.x, a.proj);

@@ -32,12 +32,22 @@ void KvCache::init(int64_t n_layer, int64_t ctx, int64_t kv_width, bool use_f32)
 Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads)
     : m(model), kv(cache), pool(threads) {}
 
+void Forward::for_rows(const std::function<void(int64_t)>& fn) {
+    if (n_tokens <= 1) {
+        if (n_tokens == 1) fn(0);
+        return;
+    }
+    pool.parallel_for(n_tokens, 1, [&](int, int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) fn(t);
+    });
+}
+
 void Forward::norm(const std::vector<float>& in, const std::vector<float>& w,
                    std::vector<float>& out, int64_t width) {
     out.resize(static_cast<size_t>(n_tokens * width));
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    for_rows([&](int64_t t) {
         rms_norm(in.data() + t * width, w.data(), out.data() + t * width, width, m.hp.rms_eps);
-    }
+    });
 }
 
 void Forward::mm(const WeightMatrix& w, const std::vector<float>& in, std::vector<float>& out) {
@@ -45,28 +55,51 @@ void Forward::mm(const WeightMatrix& w, const std::vector<float>& in, std::vecto
     matmul(w, in.data(), n_tokens, out.data(), pool, scratch);
 }
 
+void Forward::mm_shared(std::initializer_list<const WeightMatrix*> ws, const std::vector<float>& in,
+                        std::initializer_list<std::vector<float>*> outs) {
+    std::vector<float*> ys;
+    auto w = ws.begin();
+    for (std::vector<float>* out : outs) {
+        out->resize(static_cast<size_t>(n_tokens * (*w++)->rows));
+        ys.push_back(out->data());
+    }
+    matmul_shared({ws.begin(), ws.size()}, in.data(), n_tokens, ys, pool, scratch);
+}
+
+void Forward::glu(bool relu2) {
+    const auto width = static_cast<size_t>(m.hp.n_ff);
+    for_rows([&](int64_t t) {
+        float* g = a.gate.data() + static_cast<size_t>(t) * width;
+        const float* u = a.up.data() + static_cast<size_t>(t) * width;
+        for (size_t i = 0; i < width; ++i) g[i] = (relu2 ? relu_squared(g[i]) : silu(g[i])) * u[i];
+    });
+}
+
 void Forward::add(std::vector<float>& x, const std::vector<float>& y) {
-    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    if (n_tokens == 0) return;
+    const size_t width = x.size() / static_cast<size_t>(n_tokens);
+    for_rows([&](int64_t t) {
+        const size_t begin = static_cast<size_t>(t) * width;
+        for (size_t i = begin; i < begin + width; ++i) x[i] += y[i];
+    });
 }
 
 void Forward::rope_qk() {
     const Hparams& h = m.hp;
     const RopeStyle style = h.neox_rope ? RopeStyle::Neox : RopeStyle::Normal;
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    for_rows([&](int64_t t) {
         const int64_t p = position[static_cast<size_t>(t)];
         rope(a.q.data() + t * h.n_embd, h.n_head, h.head_dim, h.n_rot, p, h.rope_freq_base, style);
         rope(a.k.data() + t * kv.width, h.n_head_kv, h.head_dim, h.n_rot, p, h.rope_freq_base,
              style);
-    }
+    });
 }
 
 void Forward::self_attention(const LayerWeights& lw, int il) {
     const int64_t width = m.hp.n_embd;
     norm(a.x, lw.attn_norm, a.cur, width);
     dump("attn_norm", il, a.cur, width);
-    mm(lw.wq, a.cur, a.q);
-    mm(lw.wk, a.cur, a.k);
-    mm(lw.wv, a.cur, a.v);
+    mm_shared({&lw.wq, &lw.wk, &lw.wv}, a.cur, {&a.q, &a.k, &a.v});
     rope_qk();
     dump("Qcur", il, a.q, width);
     dump("Kcur", il, a.k, kv.width);
@@ -80,7 +113,7 @@ void Forward::self_attention(const LayerWeights& lw, int il) {
 void Forward::attention(int il) {
     const auto l = static_cast<size_t>(il);
     const auto w = static_cast<size_t>(kv.width);
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    for_rows([&](int64_t t) {
         KvCache& c = *caches[static_cast<size_t>(t)];
         const size_t off = static_cast<size_t>(position[static_cast<size_t>(t)]) * w;
         const float* k = a.k.data() + static_cast<size_t>(t) * w;
@@ -94,7 +127,7 @@ void Forward::attention(int il) {
                 c.v16[l][off + i] = fp32_to_fp16(v[i]);
             }
         }
-    }
+    });
     if (kv.f32) {
         attend<float>(il);
     } else {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,13 @@ class Forward {
     void norm(const std::vector<float>& in, const std::vector<float>& w, std::vector<float>& out,
               int64_t width);
     void mm(const WeightMatrix& w, const std::vector<float>& in, std::vector<float>& out);
+    // Matrices reading the same input (Q/K/V, gate/up): one quantization, one parallel region.
+    void mm_shared(std::initializer_list<const WeightMatrix*> ws, const std::vector<float>& in,
+                   std::initializer_list<std::vector<float>*> outs);
+    // a.gate = act(a.gate) ⊙ a.up, element by element (SiLU, or ReLU² for BitNet b1.58).
+    void glu(bool relu_squared);
+    // fn(t) for every row, split across threads when there are several.
+    void for_rows(const std::function<void(int64_t)>& fn);
     void rope_qk();
     // Norm(x) → Q, K, V → RoPE → causal attention, leaving the result in a.attn.
     void self_attention(const LayerWeights& lw, int il);

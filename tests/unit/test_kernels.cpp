@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "bitnet/cpu.h"
@@ -14,6 +15,7 @@
 #include "kernels/repack.h"
 #include "kernels/vec_dot_avx2.h"
 #include "kernels/vec_dot_avx512.h"
+#include "quant/formats.h"
 
 namespace bitnet {
 namespace {
@@ -56,6 +58,54 @@ TEST(Kernels, Avx2DotsMatchScalar) {
             }
         }
     }
+}
+
+// The AVX2 activation quantizers write the same bytes as the scalar ones: random rows at
+// several scales, rows with ties for the largest magnitude (+m before -m and the reverse: the
+// first one sets the sign of the Q8_K scale), zero blocks, lengths that are not multiples of
+// 8 (I8Token), exact halves for the rounding, and rows with Inf/NaN (handed back to the scalar
+// code).
+TEST(Kernels, Avx2ActivationQuantizersMatchScalar) {
+    if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
+    std::vector<std::vector<float>> rows;
+    for (uint32_t seed = 0; seed < 40; ++seed)
+        rows.push_back(randn(2560, seed, seed % 4 == 0 ? 1e-3f : 3.0f));
+    auto tie = randn(512, 99);
+    tie[17] = 9.0f;
+    tie[300] = -9.0f;
+    rows.push_back(tie);
+    std::swap(tie[17], tie[300]);
+    rows.push_back(tie);
+    std::vector<float> zeros(768, 0.0f);
+    zeros[600] = -0.5f;  // one zero block, then two with one value
+    rows.push_back(zeros);
+    std::vector<float> halves(256);
+    for (size_t i = 0; i < halves.size(); ++i) halves[i] = -127.0f + static_cast<float>(i) * 0.5f;
+    rows.push_back(halves);
+    size_t compared = 0;
+    for (const auto& x : rows) {
+        const auto n = static_cast<int64_t>(x.size());
+        std::vector<uint8_t> ref(act_row_bytes(ActFormat::Q8_K, n)), got(ref.size(), 0xAA);
+        quant::q8_k_from_float(x.data(), ref.data(), n, nullptr);
+        ASSERT_TRUE(q8_k_from_float_avx2(x.data(), got.data(), n));
+        EXPECT_EQ(got, ref) << "Q8_K, row of " << n;
+        for (int64_t len : {n, n - 3, n - 29}) {
+            std::vector<uint8_t> r8(act_row_bytes(ActFormat::I8Token, len)), g8(r8.size());
+            i8_token_from_float(x.data(), r8.data(), len);
+            ASSERT_TRUE(i8_token_from_float_avx2(x.data(), g8.data(), len));
+            EXPECT_EQ(g8, r8) << "I8Token, row of " << len;
+            ++compared;
+        }
+        ++compared;
+    }
+    for (float bad : {INFINITY, -INFINITY, NAN}) {
+        auto x = randn(512, 7);
+        x[300] = bad;
+        std::vector<uint8_t> q(act_row_bytes(ActFormat::Q8_K, 512));
+        EXPECT_FALSE(q8_k_from_float_avx2(x.data(), q.data(), 512));
+        EXPECT_FALSE(i8_token_from_float_avx2(x.data(), q.data(), 512));
+    }
+    std::printf("[ kernels ] %zu activation rows quantized identically\n", compared);
 }
 
 // Float kernels (AVX-512 row dots for F16/BF16/F32 weights, the AVX2 attention loops) stay

@@ -24,10 +24,18 @@ void axpy_f32(float w, const float* v, float* out, int64_t n) {
     for (int64_t d = 0; d < n; ++d) out[d] += w * v[d];
 }
 
+void dot4_f16(const float* q, int64_t q_stride, const uint16_t* k, int64_t n, float* out) {
+    for (int h = 0; h < 4; ++h) out[h] = dot_f16(q + h * q_stride, k, n);
+}
+void axpy4_f16(const float* w, const uint16_t* v, float* out, int64_t out_stride, int64_t n) {
+    for (int h = 0; h < 4; ++h) axpy_f16(w[h], v, out + h * out_stride, n);
+}
+
 }  // namespace
 
 const AttentionKernels& attention_scalar() {
-    static const AttentionKernels k{dot_f16, dot_f32, axpy_f16, axpy_f32, "scalar"};
+    static const AttentionKernels k{dot_f16,  dot_f32,   axpy_f16, axpy_f32,
+                                    dot4_f16, axpy4_f16, "scalar"};
     return k;
 }
 

@@ -13,6 +13,12 @@ struct AttentionKernels {
     float (*dot_f32)(const float* q, const float* k, int64_t n);
     void (*axpy_f16)(float w, const uint16_t* v, float* out, int64_t n);
     void (*axpy_f32)(float w, const float* v, float* out, int64_t n);
+    // Four query heads that share a KV head (grouped-query attention), for the fp16 cache:
+    // out[h] = dot_f16(q + h * q_stride, k, n) and out + h * out_stride += w[h] · v, for h < 4,
+    // each with exactly the operations of the one-head kernel; the key or value is read and
+    // converted once for the four.
+    void (*dot4_f16)(const float* q, int64_t q_stride, const uint16_t* k, int64_t n, float* out);
+    void (*axpy4_f16)(const float* w, const uint16_t* v, float* out, int64_t out_stride, int64_t n);
     const char* name;
 };
 

@@ -5,8 +5,16 @@
 namespace bitnet {
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+    // ggml sums the float squares in double; four running sums instead of one keep the
+    // latency of the double adds out of the way (a different rounding of the double sum, far
+    // below what the float mean can show).
+    double s4[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        for (int j = 0; j < 4; ++j) s4[j] += static_cast<double>(x[k + j] * x[k + j]);
+    }
+    double sum = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    for (; k < n; ++k) sum += static_cast<double>(x[k] * x[k]);
     const float mean = static_cast<float>(sum / static_cast<double>(n));
     const float scale = 1.0f / std::sqrt(mean + eps);
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;

@@ -71,7 +71,11 @@ void Forward::glu(bool relu2) {
     for_rows([&](int64_t t) {
         float* g = a.gate.data() + static_cast<size_t>(t) * width;
         const float* u = a.up.data() + static_cast<size_t>(t) * width;
-        for (size_t i = 0; i < width; ++i) g[i] = (relu2 ? relu_squared(g[i]) : silu(g[i])) * u[i];
+        if (relu2) {  // a loop of its own, so that it is vectorized
+            for (size_t i = 0; i < width; ++i) g[i] = relu_squared(g[i]) * u[i];
+        } else {
+            for (size_t i = 0; i < width; ++i) g[i] = silu(g[i]) * u[i];
+        }
     });
 }
 
@@ -142,9 +146,9 @@ void Forward::attend(int il) {
     a.attn.assign(static_cast<size_t>(n_tokens * h.n_embd), 0.0f);
     int64_t longest = 0;
     for (const KvCache* c : caches) longest = std::max(longest, c->n_ctx);
-    a.scores.resize(static_cast<size_t>(pool.size() * longest));
     const float scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));
     const int64_t group = h.n_head / h.n_head_kv;
+    a.scores.resize(static_cast<size_t>(pool.size() * group * longest));
     const AttentionKernels& ak = attention_kernels();
     const auto dot = [&] {
         if constexpr (std::is_same_v<T, uint16_t>) {
@@ -160,11 +164,17 @@ void Forward::attend(int il) {
             return ak.axpy_f32;
         }
     }();
-    pool.parallel_for(n_tokens * h.n_head, 1, [&](int thread, int64_t begin, int64_t end) {
-        float* s = a.scores.data() + static_cast<size_t>(thread) * static_cast<size_t>(longest);
+    // One job per row and KV head: the query heads sharing that KV head go together (four
+    // at a time through the grouped kernels, which read each key and value once for them).
+    // Rows are taken from both ends alternately (0, T-1, 1, T-2, ...): a causal row's cost
+    // grows with its position, and the pool hands out contiguous ranges of jobs.
+    const bool by4 = std::is_same_v<T, uint16_t> && group % 4 == 0;
+    pool.parallel_for(n_tokens * h.n_head_kv, 1, [&](int thread, int64_t begin, int64_t end) {
+        float* s =
+            a.scores.data() + static_cast<size_t>(thread) * static_cast<size_t>(group * longest);
         for (int64_t job = begin; job < end; ++job) {
-            const int64_t t = job / h.n_head, head = job % h.n_head;
-            const int64_t kvh = head / group;
+            const int64_t i = job / h.n_head_kv, kvh = job % h.n_head_kv;
+            const int64_t t = i % 2 == 0 ? i / 2 : n_tokens - 1 - i / 2;
             const KvCache& c = *caches[static_cast<size_t>(t)];
             const T* keys = nullptr;
             const T* values = nullptr;
@@ -176,16 +186,39 @@ void Forward::attend(int il) {
                 values = c.v32[l].data();
             }
             const int64_t n_keys = position[static_cast<size_t>(t)] + 1;  // causal
-            const float* q = a.q.data() + t * h.n_embd + head * h.head_dim;
-            for (int64_t p = 0; p < n_keys; ++p) {
-                const T* k = keys + p * kv.width + kvh * h.head_dim;
-                s[p] = dot(q, k, h.head_dim) * scale;
-            }
-            softmax(s, n_keys);
-            float* out = a.attn.data() + t * h.n_embd + head * h.head_dim;
-            for (int64_t p = 0; p < n_keys; ++p) {
-                const T* v = values + p * kv.width + kvh * h.head_dim;
-                axpy(s[p], v, out, h.head_dim);
+            const float* q = a.q.data() + t * h.n_embd + kvh * group * h.head_dim;
+            float* out = a.attn.data() + t * h.n_embd + kvh * group * h.head_dim;
+            const int64_t hd = h.head_dim;
+            for (int64_t g0 = 0; g0 < group; g0 += by4 ? 4 : 1) {
+                float* sg = s + g0 * n_keys;  // scores of head g0 (+1, +2, +3 follow)
+                const float* qg = q + g0 * hd;
+                for (int64_t p = 0; p < n_keys; ++p) {
+                    const T* k = keys + p * kv.width + kvh * hd;
+                    if constexpr (std::is_same_v<T, uint16_t>) {
+                        if (by4) {
+                            float d4[4];
+                            ak.dot4_f16(qg, hd, k, hd, d4);
+                            for (int j = 0; j < 4; ++j) sg[j * n_keys + p] = d4[j] * scale;
+                            continue;
+                        }
+                    }
+                    sg[p] = dot(qg, k, hd) * scale;
+                }
+                const int nh = by4 ? 4 : 1;
+                for (int j = 0; j < nh; ++j) softmax(sg + j * n_keys, n_keys);
+                float* og = out + g0 * hd;
+                for (int64_t p = 0; p < n_keys; ++p) {
+                    const T* v = values + p * kv.width + kvh * hd;
+                    if constexpr (std::is_same_v<T, uint16_t>) {
+                        if (by4) {
+                            const float w4[4] = {sg[p], sg[n_keys + p], sg[2 * n_keys + p],
+                                                 sg[3 * n_keys + p]};
+                            ak.axpy4_f16(w4, v, og, hd, hd);
+                            continue;
+                        }
+                    }
+                    axpy(sg[p], v, og, hd);
+                }
             }
         }
     });

@@ -108,6 +108,37 @@ TEST(Kernels, Avx2ActivationQuantizersMatchScalar) {
     std::printf("[ kernels ] %zu activation rows quantized identically\n", compared);
 }
 
+// The grouped-query attention kernels (four heads per key/value) give exactly what the
+// one-head kernels give, head by head, in the scalar set and in the AVX2 one.
+TEST(Kernels, GroupedAttentionKernelsEqualOneHead) {
+    std::vector<const AttentionKernels*> sets = {&attention_scalar()};
+    if (best_isa() >= Isa::Avx2) sets.push_back(attention_avx2());
+    size_t compared = 0;
+    for (const AttentionKernels* ak : sets) {
+        SCOPED_TRACE(ak->name);
+        for (int64_t n : {64, 100, 128, 131}) {
+            const auto q = randn(static_cast<size_t>(4 * n), static_cast<uint32_t>(n));
+            const auto kf = randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1), 2.0f);
+            std::vector<uint16_t> k(kf.size());
+            for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]);
+            float got[4];
+            ak->dot4_f16(q.data(), n, k.data(), n, got);
+            const float w[4] = {0.25f, -1.5f, 3.0f, 1e-3f};
+            auto out = randn(static_cast<size_t>(4 * n), 5);
+            auto ref = out;
+            ak->axpy4_f16(w, k.data(), out.data(), n, n);
+            for (int h = 0; h < 4; ++h) {
+                EXPECT_EQ(got[h], ak->dot_f16(q.data() + h * n, k.data(), n)) << "n=" << n;
+                ak->axpy_f16(w[h], k.data(), ref.data() + h * n, n);
+                ++compared;
+            }
+            EXPECT_EQ(out, ref) << "n=" << n;
+        }
+    }
+    if (best_isa() < Isa::Avx2) std::printf("[ kernels ] AVX2 attention skipped: no AVX2\n");
+    std::printf("[ kernels ] %zu grouped dot/axpy heads equal the one-head kernels\n", compared);
+}
+
 // Float kernels (AVX-512 row dots for F16/BF16/F32 weights, the AVX2 attention loops) stay
 // within 1e-5 relative of the scalar reference; the largest deviation is printed.
 TEST(Kernels, FloatKernelsStayWithinRounding) {

@@ -1,5 +1,8 @@
 #include "kernels/ops.h"
 
+#include "bitnet/cpu.h"
+#include "kernels/vec_dot_avx2.h"
+
 #include <cmath>
 
 namespace bitnet {
@@ -21,6 +24,14 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     if (w != nullptr) {
         for (int64_t i = 0; i < n; ++i) y[i] = y[i] * w[i];
     }
+}
+
+void relu_squared_glu(float* g, const float* u, int64_t n) {
+    if (active_isa() >= Isa::Avx2) {
+        relu_squared_glu_avx2(g, u, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) g[i] = relu_squared(g[i]) * u[i];
 }
 
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos,

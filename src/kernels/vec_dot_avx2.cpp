@@ -228,6 +228,19 @@ bool i8_token_from_float_avx2(const float* x, void* dst, int64_t n) {
     return true;
 }
 
+void relu_squared_glu_avx2(float* g, const float* u, int64_t n) {
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 r = _mm256_max_ps(_mm256_loadu_ps(g + i), zero);  // NaN -> 0, as x > 0 ? x : 0
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(r, r), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; ++i) {
+        const float r = g[i] > 0.0f ? g[i] : 0.0f;
+        g[i] = r * r * u[i];
+    }
+}
+
 VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout) {
     switch (weight) {
         case GgmlType::TQ2_0:

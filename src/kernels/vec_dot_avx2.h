@@ -19,4 +19,8 @@ VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout);
 bool q8_k_from_float_avx2(const float* x, void* dst, int64_t n);
 bool i8_token_from_float_avx2(const float* x, void* dst, int64_t n);
 
+// relu_squared_glu (kernels/ops.h): max(x, 0) keeps the scalar code's NaN -> 0, so results
+// are identical.
+void relu_squared_glu_avx2(float* g, const float* u, int64_t n);
+
 }  // namespace bitnet

@@ -71,8 +71,8 @@ void Forward::glu(bool relu2) {
     for_rows([&](int64_t t) {
         float* g = a.gate.data() + static_cast<size_t>(t) * width;
         const float* u = a.up.data() + static_cast<size_t>(t) * width;
-        if (relu2) {  // a loop of its own, so that it is vectorized
-            for (size_t i = 0; i < width; ++i) g[i] = relu_squared(g[i]) * u[i];
+        if (relu2) {
+            relu_squared_glu(g, u, static_cast<int64_t>(width));
         } else {
             for (size_t i = 0; i < width; ++i) g[i] = silu(g[i]) * u[i];
         }

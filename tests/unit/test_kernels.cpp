@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "bitnet/cpu.h"
@@ -106,6 +107,26 @@ TEST(Kernels, Avx2ActivationQuantizersMatchScalar) {
         EXPECT_FALSE(i8_token_from_float_avx2(x.data(), q.data(), 512));
     }
     std::printf("[ kernels ] %zu activation rows quantized identically\n", compared);
+}
+
+// BitNet b1.58's ReLU² gate: the AVX2 loop writes exactly what the scalar one does, NaN, -0
+// and infinities included.
+TEST(Kernels, Avx2ReluSquaredGluMatchesScalar) {
+    if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
+    auto g = randn(6917, 3, 4.0f);
+    const auto u = randn(g.size(), 4);
+    g[5] = NAN;
+    g[6] = -0.0f;
+    g[7] = INFINITY;
+    g[8] = -INFINITY;
+    g[6915] = NAN;
+    auto ref = g;
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = relu_squared(ref[i]) * u[i];
+    relu_squared_glu_avx2(g.data(), u.data(), static_cast<int64_t>(g.size()));
+    ASSERT_EQ(g.size(), ref.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+        ASSERT_EQ(std::memcmp(&g[i], &ref[i], 4), 0) << i << ": " << g[i] << " vs " << ref[i];
+    }
 }
 
 // The grouped-query attention kernels (four heads per key/value) give exactly what the

@@ -1,10 +1,11 @@
 // rows16 kernels (kernels/repack.h) for AVX2: the same interleaved tiles as the AVX-512 VNNI
 // ones, multiplied with vpmaddubsw. A 64-byte vector of the layout is two ymm halves (rows 0-7
 // and 8-15). Products of a code (0..2) and an int8 activation summed in pairs fit int16, and so
-// do up to 64 of those pair sums (|512| each: exactly the 64 steps of a 256-value TQ2_0 block,
-// 32 steps of an I2_S 128-value block), so int16 lanes accumulate a whole block before one
-// vpmaddwd widens them. Integer sums are exact and each lane repeats the scalar reference's
-// float operations, so results are bit-identical to it.
+// do up to 64 of those pair sums: both activation formats stay within [-127, 127] (Q8_K and
+// I8Token scale the largest magnitude to 127), so a pair sum is at most 508 and 64 of them
+// 32512. int16 lanes therefore accumulate 64 steps (256 values: a TQ2_0 block, two I2_S
+// blocks) before one vpmaddwd widens them. Integer sums are exact and each lane repeats the scalar
+// reference's float operations, so results are bit-identical to it.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -291,7 +292,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
 
 // The same for I2_S: a 128-value block of a group (8 vectors) unpacked into 2 KiB, int16
 // sums per block widened into per-token int32 sums, the scalar reference's epilogue at the end.
-template <int T>
+template <int T, int N>
 inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, int64_t t0,
                               int32_t* isums) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -301,7 +302,7 @@ inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, i
         act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + 8 +
                  static_cast<size_t>(16 * q0);
     }
-    mac_tile<T, 32>(u, act, g.act_row_bytes, acc16);
+    mac_tile<T, N>(u, act, g.act_row_bytes, acc16);
     for (int t = 0; t < T; ++t) {
         int32_t* sum = isums + 16 * (t0 + t);
         for (int h = 0; h < 2; ++h) {
@@ -315,14 +316,21 @@ inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, i
 void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
     const int64_t nq = g.cols / 16;
     const uint8_t* base = g.w + static_cast<size_t>(group * nq) * 64;
-    alignas(32) uint8_t u[32 * 64];
+    alignas(32) uint8_t u[64 * 64];
     thread_local std::vector<int32_t> isums;
     isums.assign(static_cast<size_t>(16 * g.n_tokens), 0);
-    for (int64_t q0 = 0; q0 < nq; q0 += 8) {
+    int64_t q0 = 0;
+    for (; q0 + 16 <= nq; q0 += 16) {  // two 128-value blocks: 64 steps
+        unpack_vectors(base + static_cast<size_t>(q0) * 64, 16, u);
+        int64_t t = 0;
+        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4, 64>(g, u, q0, t, isums.data());
+        for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1, 64>(g, u, q0, t, isums.data());
+    }
+    if (q0 < nq) {  // a last single block
         unpack_vectors(base + static_cast<size_t>(q0) * 64, 8, u);
         int64_t t = 0;
-        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4>(g, u, q0, t, isums.data());
-        for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1>(g, u, q0, t, isums.data());
+        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4, 32>(g, u, q0, t, isums.data());
+        for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1, 32>(g, u, q0, t, isums.data());
     }
     const __m256 scale = _mm256_set1_ps(g.scale);
     for (int64_t t = 0; t < g.n_tokens; ++t) {

@@ -215,10 +215,21 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
          {Case{GgmlType::TQ2_0, gemm_tq2_0_avx512vnni},
           Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}, Case{GgmlType::Q8_0, gemm_q8_0_avx2}}) {
         SCOPED_TRACE(std::string(type_name(c.type)));
-        for (const auto& [rows, cols] :
-             {std::pair<int64_t, int64_t>{48, 256}, {37, 2560}, {16, 6912}, {64, 384}, {32, 640}}) {
+        for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{48, 256},
+                                         {37, 2560},
+                                         {16, 6912},
+                                         {64, 384},
+                                         {32, 640},
+                                         {32, 512}}) {
             if (c.type == GgmlType::TQ2_0 && cols % 256 != 0) continue;
-            const auto w = randn(static_cast<size_t>(rows * cols), static_cast<uint32_t>(rows));
+            // 32 x 512: the extremes of the int16 accumulation (every weight ±1, every
+            // activation ±127: 64 steps of pair sums of 508 in one lane).
+            const bool extreme = cols == 512;
+            auto w = randn(static_cast<size_t>(rows * cols), static_cast<uint32_t>(rows));
+            if (extreme) {
+                for (size_t i = 0; i < w.size(); ++i)
+                    w[i] = (i / static_cast<size_t>(cols)) % 2 == 0 ? 1.0f : -1.0f;
+            }
             std::vector<uint8_t> wq(*tensor_bytes(c.type, cols, rows * cols));
             QuantOptions qo;
             qo.i2s_layout = I2sLayout::X86;
@@ -228,7 +239,11 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                                          ? static_cast<size_t>(cols / 32) * 34
                                          : static_cast<size_t>(cols / 256) * 66;
             for (int64_t n_tokens : {1, 3, 4, 7, 16, 19}) {
-                const auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
+                auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
+                if (extreme) {
+                    for (size_t i = 0; i < x.size(); ++i)
+                        x[i] = (i / static_cast<size_t>(cols)) % 2 == 0 ? 3.0f : -3.0f;
+                }
                 const ActFormat f = act_format_for(c.type);
                 const size_t arow = act_row_bytes(f, cols);
                 std::vector<uint8_t> act(arow * static_cast<size_t>(n_tokens));

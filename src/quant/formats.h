@@ -16,12 +16,12 @@ BITNET_QUANT_FORMAT(bf16)
 BITNET_QUANT_FORMAT(q8_0)
 BITNET_QUANT_FORMAT(q4_0)
 BITNET_QUANT_FORMAT(q8_k)
+BITNET_QUANT_FORMAT(q4_k)
+BITNET_QUANT_FORMAT(q6_k)
 BITNET_QUANT_FORMAT(tq1_0)
 BITNET_QUANT_FORMAT(tq2_0)
 BITNET_QUANT_FORMAT(iq2_s)
 #undef BITNET_QUANT_FORMAT
 
-void q4_k_to_float(const void* src, float* dst, int64_t k);
-void q6_k_to_float(const void* src, float* dst, int64_t k);
 
 }  // namespace bitnet::quant

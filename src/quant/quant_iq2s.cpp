@@ -18,7 +18,7 @@ namespace bitnet::quant {
 namespace {
 
 constexpr int kMaxQ = 3;
-constexpr float kGroupMaxEps = 1e-8f;
+constexpr float kGroupMaxEpsIq2S = 1e-8f;  // ggml's GROUP_MAX_EPS_IQ2_S
 
 // Among the nearest grid points of an off-grid group, the one with the least weighted error at
 // `scale`; writes its 2-bit coordinates to codes.
@@ -92,7 +92,7 @@ float quantize_16(const Iq2sSearch& s, const float* xb, const float* weight, con
     float max = xval[0];
     for (int i = 1; i < 16; ++i) max = std::max(max, xval[i]);
     std::memset(codes, 0, 16);
-    empty = max < kGroupMaxEps;
+    empty = max < kGroupMaxEpsIq2S;
     if (empty) return 0.0f;
 
     float best = 0;

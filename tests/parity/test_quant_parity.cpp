@@ -122,6 +122,12 @@ TEST_F(QuantParity, Q8_0) {
 TEST_F(QuantParity, Q4_0) {
     expect_quantize_parity(GgmlType::Q4_0, false);
 }
+TEST_F(QuantParity, Q4_K) {
+    expect_quantize_parity(GgmlType::Q4_K, false);
+}
+TEST_F(QuantParity, Q6_K) {
+    expect_quantize_parity(GgmlType::Q6_K, false);
+}
 TEST_F(QuantParity, TQ1_0) {
     expect_quantize_parity(GgmlType::TQ1_0, false);
 }

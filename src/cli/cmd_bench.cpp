@@ -104,7 +104,7 @@ void register_bench(CLI::App& app) {
     cmd->add_option("--i2s-layout", a->layout, "I2_S packing: auto, x86 or arm")
         ->capture_default_str();
     cmd->add_option("--head-type", a->head_type,
-                    "Requantize the output head at load (q8_0), as run and score do");
+                    "Requantize the output head at load (q8_0 or q6_k), as run and score do");
     cmd->add_flag("--json", a->json, "Print one JSON object as the last line");
     cmd->callback([a] {
         if (a->n_prompt == 0 && a->n_gen == 0) throw Error("nothing to measure: -p and -n are 0");

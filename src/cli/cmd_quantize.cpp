@@ -20,7 +20,8 @@ void register_quantize(CLI::App& app) {
     auto a = std::make_shared<Args>();
     cmd->add_option("input", a->in, "Input GGUF")->required();
     cmd->add_option("output", a->out, "Output GGUF (written atomically)")->required();
-    cmd->add_option("--type", a->type, "f32 f16 bf16 q8_0 q4_0 tq1_0 tq2_0 iq2_s i2_s")->required();
+    cmd->add_option("--type", a->type, "f32 f16 bf16 q8_0 q6_k q4_k q4_0 tq1_0 tq2_0 iq2_s i2_s")
+        ->required();
     cmd->add_option("--embd-type", a->embd, "Type for token_embd.weight (default: unchanged)");
     cmd->add_option("--output-type", a->output, "Type for output.weight (default: unchanged)");
     cmd->add_option("--fallback", a->fallback, "Type for tensors whose rows do not fit --type");

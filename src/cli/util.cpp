@@ -74,9 +74,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_h
         ->capture_default_str();
     cmd->add_option("--dump-tensors", a.dump,
                     "Write every named intermediate to this folder (.npy)");
-    cmd->add_option("--head-type", a.head_type,
-                    "Requantize the output head at load: q8_0 (half the bytes of an F16 head per "
-                    "token; the embedding lookup stays exact)");
+    cmd->add_option(
+        "--head-type", a.head_type,
+        "Requantize the output head at load: q8_0 or q6_k (0.53 or 0.41 of the bytes of "
+        "an F16 head per token; the embedding lookup stays exact)");
     cmd->add_flag("-v,--verbose", a.verbose, verbose_help);
 }
 
@@ -88,8 +89,8 @@ I2sLayout parse_i2s_layout(const std::string& name) {
 }
 
 GgmlType parse_weight_type(const std::string& name, const char* option) {
-    static constexpr const char* kTargets[] = {"f32",   "f16",   "bf16",  "q8_0", "q4_0",
-                                               "tq1_0", "tq2_0", "iq2_s", "i2_s"};
+    static constexpr const char* kTargets[] = {"f32",  "f16",   "bf16",  "q8_0",  "q6_k", "q4_k",
+                                               "q4_0", "tq1_0", "tq2_0", "iq2_s", "i2_s"};
     for (const char* t : kTargets) {
         if (name == t) return *type_from_name(name);
     }

@@ -138,13 +138,15 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
     });
 }
 
-void requantize_q8_0(GgmlType from, std::span<const uint8_t> src, int64_t rows, int64_t cols,
-                     bool rows16, std::span<uint8_t> dst) {
-    if (cols % 32 != 0 ||
+void requantize_rows(GgmlType from, GgmlType to, std::span<const uint8_t> src, int64_t rows,
+                     int64_t cols, bool rows16, std::span<uint8_t> dst) {
+    const TypeInfo& ti = type_info(to);
+    if (cols % ti.block_size != 0 || (rows16 && to != GgmlType::Q8_0) ||
         (rows16 && !can_repack_rows16(GgmlType::Q8_0, I2sLayout::X86, rows, cols)))
-        throw Error("requantize: rows of " + std::to_string(cols) + " do not fit Q8_0");
+        throw Error("requantize: rows of " + std::to_string(cols) + " do not fit " +
+                    std::string(ti.name));
     const size_t in_row = src.size() / static_cast<size_t>(rows);
-    const size_t q8_row = static_cast<size_t>(cols / 32) * sizeof(BlockQ8_0);
+    const size_t q8_row = static_cast<size_t>(cols / ti.block_size) * ti.block_bytes;
     const size_t want =
         rows16 ? rows16_bytes(GgmlType::Q8_0, rows, cols) : q8_row * static_cast<size_t>(rows);
     if (dst.size() != want) throw Error("requantize: wrong destination size");
@@ -157,7 +159,7 @@ void requantize_q8_0(GgmlType from, std::span<const uint8_t> src, int64_t rows, 
             cols, f.data());
         if (!rows16) {
             quantize_tensor(
-                GgmlType::Q8_0, f.data(), n, cols,
+                to, f.data(), n, cols,
                 dst.subspan(static_cast<size_t>(r0) * q8_row, static_cast<size_t>(n) * q8_row));
             return;
         }

@@ -34,9 +34,9 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
                    int64_t cols, std::span<uint8_t> dst);
 
 // The output head requantized at load (--head-type): rows of `from` (any type that dequantizes)
-// become Q8_0, held rows16 when `rows16` (then dst is rows16_bytes), else in the stored Q8_0
-// layout. Runs on all hardware threads.
-void requantize_q8_0(GgmlType from, std::span<const uint8_t> src, int64_t rows, int64_t cols,
-                     bool rows16, std::span<uint8_t> dst);
+// become `to` (any type that quantizes) in its stored layout, or Q8_0 held rows16 when
+// `rows16` (then dst is rows16_bytes). Runs on all hardware threads.
+void requantize_rows(GgmlType from, GgmlType to, std::span<const uint8_t> src, int64_t rows,
+                     int64_t cols, bool rows16, std::span<uint8_t> dst);
 
 }  // namespace bitnet

@@ -232,25 +232,26 @@ Hparams read_hparams(const GgufFile& f) {
 // a tied head keeps reading the file's exact values.
 WeightMatrix requantized_head(const WeightMatrix& head, GgmlType type, bool tied,
                               std::vector<std::vector<uint8_t>>& store) {
-    if (type != GgmlType::Q8_0) {
+    if (type != GgmlType::Q8_0 && type != GgmlType::Q6_K) {
         throw NotSupported("--head-type " + std::string(type_name(type)) +
-                           " (the output head can be requantized to q8_0)");
+                           " (the output head can be requantized to q8_0 or q6_k)");
     }
     if (!can_dequantize(head.type) || head.type == GgmlType::I2_S)
         throw NotSupported("requantizing an output head of type " +
                            std::string(type_name(head.type)));
-    const bool rows16 = gemm_rows16_for(type) != nullptr &&
+    const bool rows16 = type == GgmlType::Q8_0 && gemm_rows16_for(type) != nullptr &&
                         can_repack_rows16(type, I2sLayout::X86, head.rows, head.cols);
     const size_t bytes = rows16 ? rows16_bytes(type, head.rows, head.cols)
                                 : *tensor_bytes(type, head.cols, head.rows * head.cols);
     const std::span<const uint8_t> src(head.data, static_cast<size_t>(head.rows) * head.row_bytes);
     std::vector<uint8_t>& dst = store.emplace_back(bytes);
-    requantize_q8_0(head.type, src, head.rows, head.cols, rows16, dst);
+    requantize_rows(head.type, type, src, head.rows, head.cols, rows16, dst);
     if (!tied) release_pages(src);
     WeightMatrix w = head;
     w.type = type;
     w.data = dst.data();
-    w.row_bytes = static_cast<size_t>(head.cols / 32) * type_info(type).block_bytes;
+    w.row_bytes =
+        static_cast<size_t>(head.cols / type_info(type).block_size) * type_info(type).block_bytes;
     w.rows16 = rows16;
     return w;
 }

@@ -170,8 +170,10 @@ void q4_k_from_float(const float* x, void* vy, int64_t k, const float*) {
         const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
         for (int j = 0; j < kQK / 32; ++j) {
             // ggml narrows nearest_int to uint8_t before the MIN.
-            const auto ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
-            const auto lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+            const auto ls =
+                std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+            const auto lm =
+                std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
             if (j < 4) {
                 y[i].scales[j] = ls;
                 y[i].scales[j + 4] = lm;
@@ -196,7 +198,8 @@ void q4_k_from_float(const float* x, void* vy, int64_t k, const float*) {
         }
         uint8_t* q = y[i].qs;
         for (int j = 0; j < kQK; j += 64, q += 32) {
-            for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+            for (int l = 0; l < 32; ++l)
+                q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
         }
     }
 }
@@ -241,9 +244,9 @@ void q6_k_from_float(const float* x, void* vy, int64_t k, const float*) {
                 const auto q4 = static_cast<uint8_t>(L[j + l + 96] & 0xF);
                 ql[l] = static_cast<uint8_t>(q1 | (q3 << 4));
                 ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
-                qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                             ((L[j + l + 64] >> 4) << 4) |
-                                             ((L[j + l + 96] >> 4) << 6));
+                qh[l] =
+                    static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                         ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
             }
         }
     }

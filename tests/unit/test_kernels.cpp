@@ -34,11 +34,8 @@ TEST(Kernels, Avx2DotsMatchScalar) {
     const struct {
         GgmlType type;
         bool exact;
-    } cases[] = {{GgmlType::TQ2_0, true},
-                 {GgmlType::I2_S, true},
-                 {GgmlType::Q8_0, true},
-                 {GgmlType::F16, false},
-                 {GgmlType::F32, false}};
+    } cases[] = {{GgmlType::TQ2_0, true}, {GgmlType::I2_S, true}, {GgmlType::Q8_0, true},
+                 {GgmlType::Q6_K, true},  {GgmlType::F16, false}, {GgmlType::F32, false}};
     for (const auto& c : cases) {
         SCOPED_TRACE(std::string(type_name(c.type)));
         for (int64_t n : {256, 512, 2560, 6912}) {

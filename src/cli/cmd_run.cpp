@@ -1,9 +1,11 @@
 // `bitnet run` (generate text) and `bitnet score` (teacher-forced log-probabilities).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <random>
 
 #include <fmt/core.h>
@@ -144,12 +146,31 @@ void register_run(CLI::App& app) {
     });
 }
 
+namespace {
+
+// log-softmax of one row of logits, in double.
+void log_softmax(std::span<const float> l, std::vector<double>& out) {
+    double max = -INFINITY;
+    for (float v : l) max = std::max(max, static_cast<double>(v));
+    double z = 0.0;
+    for (float v : l) z += std::exp(static_cast<double>(v) - max);
+    const double lz = max + std::log(z);
+    out.resize(l.size());
+    for (size_t i = 0; i < l.size(); ++i) out[i] = static_cast<double>(l[i]) - lz;
+}
+
+size_t argmax(std::span<const float> l) {
+    return static_cast<size_t>(std::max_element(l.begin(), l.end()) - l.begin());
+}
+
+}  // namespace
+
 void register_score(CLI::App& app) {
     auto* cmd = app.add_subcommand(
         "score", "Teacher-forced log-probabilities, NLL and perplexity of a text");
     struct Args {
         ModelArgs model;
-        std::string text, file;
+        std::string text, file, kl_base;
         bool json = false;
     };
     auto a = std::make_shared<Args>();
@@ -157,11 +178,31 @@ void register_score(CLI::App& app) {
     auto* t = cmd->add_option("--text", a->text, "Text to score");
     auto* f = cmd->add_option("--file", a->file, "File to score");
     t->excludes(f);
-    cmd->add_flag("--json", a->json,
-                  "Print {\"ids\", \"tokens\", \"nll\", \"ppl\", \"token_logprobs\"}");
+    cmd->add_option("--kl-base", a->kl_base,
+                    "GGUF model to compare with (e.g. the same file without --head-type): the KL "
+                    "divergence of its next-token distributions to this model's, and how often "
+                    "both rank the same token first, as llama-perplexity --kl-divergence reports");
+    cmd->add_flag(
+        "--json", a->json,
+        "Print {\"ids\", \"tokens\", \"nll\", \"ppl\", \"token_logprobs\"} (with --kl-base "
+        "also \"base_nll\", \"kl_mean\", \"kl_stderr\", \"kl_p99\", \"kl_max\", "
+        "\"top1_agreement\")");
     cmd->callback([a, t, f] {
         if (t->count() == 0 && f->count() == 0) throw Error("give --text or --file");
         Session session = open_session(a->model);
+        std::optional<Session> base;
+        if (!a->kl_base.empty()) {
+            ModelOptions mo;
+            mo.i2s_layout = parse_i2s_layout(a->model.layout);
+            auto bm = Model::load(a->kl_base, mo);
+            print_load_messages(*bm, a->model.verbose);
+            if (bm->hparams().n_vocab != session.model().hparams().n_vocab) {
+                throw Error(fmt::format(
+                    "--kl-base {}: its vocabulary has {} tokens, the model's {}", a->kl_base,
+                    bm->hparams().n_vocab, session.model().hparams().n_vocab));
+            }
+            base.emplace(std::move(bm), session_options(a->model));
+        }
         const std::string text = f->count() > 0 ? read_text_file(a->file) : a->text;
         const std::vector<TokenId> ids =
             encode_prompt(session.model().tokenizer(), text, false, a->model.verbose);
@@ -173,30 +214,75 @@ void register_score(CLI::App& app) {
                         " tokens but the context holds " + std::to_string(session.n_ctx()) +
                         " (raise -c)");
         }
-        session.evaluate(ids, true);
-        std::vector<double> logprobs;
-        for (size_t i = 0; i + 1 < ids.size(); ++i) {
-            const auto l = session.logits(static_cast<int64_t>(i));
-            double max = -INFINITY;
-            for (float v : l) max = std::max(max, static_cast<double>(v));
-            double z = 0.0;
-            for (float v : l) z += std::exp(static_cast<double>(v) - max);
-            logprobs.push_back(static_cast<double>(l[static_cast<size_t>(ids[i + 1])]) - max -
-                               std::log(z));
+        // Evaluated in chunks (logits are the same however a text is split), so that only a
+        // chunk's logits are held at a time.
+        constexpr size_t kChunk = 256;
+        std::vector<double> logprobs, base_logprobs, kl;
+        size_t same_top = 0;
+        std::vector<double> lp, lq;
+        for (size_t c = 0; c < ids.size(); c += kChunk) {
+            const size_t n = std::min(kChunk, ids.size() - c);
+            const std::span<const TokenId> chunk(ids.data() + c, n);
+            session.evaluate(chunk, true);
+            if (base) base->evaluate(chunk, true);
+            for (size_t j = 0; j < n && c + j + 1 < ids.size(); ++j) {
+                const auto next = static_cast<size_t>(ids[c + j + 1]);
+                const auto l = session.logits(static_cast<int64_t>(j));
+                log_softmax(l, lq);
+                logprobs.push_back(lq[next]);
+                if (!base) continue;
+                const auto lb = base->logits(static_cast<int64_t>(j));
+                log_softmax(lb, lp);
+                base_logprobs.push_back(lp[next]);
+                double d = 0.0;  // KL(base || model) = Σ p_base (log p_base - log p_model)
+                for (size_t v = 0; v < lp.size(); ++v) d += std::exp(lp[v]) * (lp[v] - lq[v]);
+                kl.push_back(d);
+                same_top += argmax(l) == argmax(lb) ? 1 : 0;
+            }
         }
-        double sum = 0.0;
-        for (double lp : logprobs) sum += lp;
-        const double nll = -sum / static_cast<double>(logprobs.size());
+        const auto mean = [](const std::vector<double>& v) {
+            double s = 0.0;
+            for (double x : v) s += x;
+            return s / static_cast<double>(v.size());
+        };
+        const double nll = -mean(logprobs);
+        nlohmann::json out = {{"ids", ids},
+                              {"tokens", ids.size()},
+                              {"nll", nll},
+                              {"ppl", std::exp(nll)},
+                              {"token_logprobs", logprobs}};
+        std::string kl_line;
+        if (base) {
+            const double m = mean(kl);
+            double var = 0.0;
+            for (double x : kl) var += (x - m) * (x - m);
+            const double se = kl.size() > 1 ? std::sqrt(var / static_cast<double>(kl.size() - 1) /
+                                                        static_cast<double>(kl.size()))
+                                            : 0.0;
+            std::vector<double> sorted = kl;
+            std::sort(sorted.begin(), sorted.end());
+            const double p99 = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
+            const double agree =
+                100.0 * static_cast<double>(same_top) / static_cast<double>(kl.size());
+            const double base_nll = -mean(base_logprobs);
+            out["base_nll"] = base_nll;
+            out["kl_mean"] = m;
+            out["kl_stderr"] = se;
+            out["kl_p99"] = p99;
+            out["kl_max"] = sorted.back();
+            out["top1_agreement"] = agree / 100.0;
+            kl_line = fmt::format(
+                "against {}: KL divergence mean {:.6f} ± {:.6f}, 99th percentile {:.6f}, max "
+                "{:.6f}; same top token {:.2f} % ({} of {}); base nll {:.6f}, perplexity {:.4f}\n",
+                a->kl_base, m, se, p99, sorted.back(), agree, same_top, kl.size(), base_nll,
+                std::exp(base_nll));
+        }
         if (a->json) {
-            const nlohmann::json out = {{"ids", ids},
-                                        {"tokens", ids.size()},
-                                        {"nll", nll},
-                                        {"ppl", std::exp(nll)},
-                                        {"token_logprobs", logprobs}};
             fmt::print("{}\n", out.dump());
         } else {
             fmt::print("tokens: {}, nll: {:.6f}, perplexity: {:.4f}\n", ids.size(), nll,
                        std::exp(nll));
+            fmt::print("{}", kl_line);
         }
     });
 }

@@ -71,6 +71,10 @@ uint32_t file_type_for(GgmlType type) {
             return 2;
         case GgmlType::Q8_0:
             return 7;
+        case GgmlType::Q4_K:  // llama.cpp's MOSTLY_Q4_K_S (every matrix Q4_K here)
+            return 14;
+        case GgmlType::Q6_K:
+            return 18;
         case GgmlType::IQ2_S:
             return 28;
         case GgmlType::BF16:
@@ -98,6 +102,11 @@ ConvertReport convert_model(
     // Decide every tensor's type and check all of them before writing anything.
     std::vector<GgmlType> targets;
     std::vector<std::string> problems;
+    if (o.output_type && src.find_tensor("output.weight") == nullptr) {
+        throw Error(in +
+                    ": --output-type: the file has no output.weight (its output head is "
+                    "tied to token_embd.weight); use --embd-type, which sets both");
+    }
     for (const GgufTensorInfo& t : src.tensors()) {
         GgmlType to = wanted_type(t, o);
         if (to != t.type && !fits(to, t, o.i2s_layout)) {

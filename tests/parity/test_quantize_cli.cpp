@@ -150,6 +150,19 @@ TEST(QuantizeCli, EmbeddingAndOutputTypes) {
     EXPECT_EQ(f.tensor("output_norm.weight").type, GgmlType::F32);
     EXPECT_EQ(f.tensor("blk.1.ffn_up.weight").type, GgmlType::TQ1_0);
     EXPECT_EQ(f.metadata().get<uint32_t>("general.file_type"), 36u);
+    // The K-quants (byte-exact with ggml, QuantParity) for the matrices and the embedding;
+    // --output-type on a tied model is refused rather than ignored.
+    const std::string kq = (tmp / "kq.gguf").string();
+    r = run_cli({"quantize", in, kq, "--type", "tq2_0", "--output-type", "q4_k"});
+    EXPECT_EQ(r.exit_code, 1) << "the head is tied: no output.weight to set";
+    EXPECT_NE(r.err.find("use --embd-type"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(kq));
+    r = run_cli({"quantize", in, kq, "--type", "q4_k", "--embd-type", "q6_k"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const GgufFile k = GgufFile::open(kq);
+    EXPECT_EQ(k.tensor("token_embd.weight").type, GgmlType::Q6_K);
+    EXPECT_EQ(k.tensor("blk.1.ffn_up.weight").type, GgmlType::Q4_K);
+    EXPECT_EQ(k.metadata().get<uint32_t>("general.file_type"), 14u);  // MOSTLY_Q4_K_S
 }
 
 TEST(QuantizeCli, InterruptedRunLeavesNoOutput) {

@@ -422,6 +422,34 @@ TEST(Engine, RequantizedHeadIsCloseAndBatchInvariant) {
     const RunResult r =
         run_cli({"run", "-m", path, "-p", "Hi", "-n", "3", "--temp", "0", "--head-type", "q6_k"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
+    // score --kl-base: against itself KL is 0 and every top token agrees; against the F16 head a
+    // requantized head gives a small positive KL. The text spans several evaluation chunks.
+    std::string text;
+    for (int i = 0; i < 22; ++i) text += "The head is requantized once, at load, and then scored. ";
+    const auto score = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"score",  "-m", path, "--text", text,
+                                         "--json", "-t", "2",  "-c",     "512"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const RunResult sr = run_cli(args);
+        EXPECT_EQ(sr.exit_code, 0) << sr.err;
+        return nlohmann::json::parse(sr.out);
+    };
+    const auto plain = score({});
+    ASSERT_GT(plain["tokens"].get<int>(), 300);
+    const auto self = score({"--kl-base", path});
+    EXPECT_EQ(self["kl_mean"].get<double>(), 0.0);
+    EXPECT_EQ(self["kl_max"].get<double>(), 0.0);
+    EXPECT_EQ(self["top1_agreement"].get<double>(), 1.0);
+    EXPECT_EQ(self["base_nll"].get<double>(), plain["nll"].get<double>());
+    const auto q6 = score({"--head-type", "q6_k", "--kl-base", path});
+    EXPECT_GT(q6["kl_mean"].get<double>(), 0.0);
+    EXPECT_LT(q6["kl_mean"].get<double>(), 0.05);
+    EXPECT_GE(q6["kl_max"].get<double>(), q6["kl_p99"].get<double>());
+    EXPECT_GT(q6["top1_agreement"].get<double>(), 0.5);
+    EXPECT_EQ(q6["base_nll"].get<double>(), plain["nll"].get<double>());
+    EXPECT_NE(q6["nll"].get<double>(), plain["nll"].get<double>());
+    std::printf("[ engine ] score --kl-base, q6_k head: KL %.6f, same top token %.1f %%\n",
+                q6["kl_mean"].get<double>(), 100.0 * q6["top1_agreement"].get<double>());
 }
 
 }  // namespace

@@ -23,5 +23,4 @@ BITNET_QUANT_FORMAT(tq2_0)
 BITNET_QUANT_FORMAT(iq2_s)
 #undef BITNET_QUANT_FORMAT
 
-
 }  // namespace bitnet::quant

@@ -29,8 +29,9 @@ constexpr float kGroupMaxEps = 1e-15f;  // ggml's GROUP_MAX_EPS
 
 // Symmetric levels in [-nmax, nmax) for n values, weighted by x² (ggml's make_qx_quants with
 // rmse_type 1 and no importance): the plain absmax scale, then nine steps of 0.1 on either
-// side, keeping the one with the best weighted fit. L receives level + nmax; returns the scale.
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+// side, keeping the one with the best weighted fit. levels receives level + nmax; returns the
+// scale.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* levels) {
     float max = 0.0f, amax = 0.0f;
     for (int i = 0; i < n; ++i) {
         const float ax = std::fabs(x[i]);
@@ -40,7 +41,7 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
         }
     }
     if (amax < kGroupMaxEps) {
-        std::fill(L, L + n, int8_t{0});
+        std::fill(levels, levels + n, int8_t{0});
         return 0.0f;
     }
     const auto level = [&](float iscale, int i) {
@@ -50,7 +51,7 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
     float sumlx = 0.0f, suml2 = 0.0f;
     for (int i = 0; i < n; ++i) {
         const int l = level(iscale, i);
-        L[i] = static_cast<int8_t>(l + nmax);
+        levels[i] = static_cast<int8_t>(l + nmax);
         const float w = x[i] * x[i];
         const auto fl = static_cast<float>(l);
         sumlx += w * x[i] * fl;
@@ -69,7 +70,7 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
             suml2 += w * fl * fl;
         }
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(nmax + level(iscale, i));
+            for (int i = 0; i < n; ++i) levels[i] = static_cast<int8_t>(nmax + level(iscale, i));
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -81,8 +82,8 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
 // min-max scale, then nstep + 1 candidate scales from (rmin + nmax) / range in steps of rdelta,
 // each fitted by weighted least squares for scale and min. Returns the scale; *the_min
 // receives minus the min.
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep) {
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* levels,
+                       float* the_min, uint8_t* levels_aux, float rmin, float rdelta, int nstep) {
     float min = x[0], max = x[0];
     float sum_w = weights[0];
     float sum_x = sum_w * x[0];
@@ -95,7 +96,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     }
     if (min > 0.0f) min = 0.0f;
     if (max == min) {
-        std::fill(L, L + n, uint8_t{0});
+        std::fill(levels, levels + n, uint8_t{0});
         *the_min = -min;
         return 0.0f;
     }
@@ -104,8 +105,8 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     float best_error = 0.0f;
     for (int i = 0; i < n; ++i) {
         const int l = nearest_int(iscale * (x[i] - min));
-        L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-        const float diff = scale * static_cast<float>(L[i]) + min - x[i];
+        levels[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+        const float diff = scale * static_cast<float>(levels[i]) + min - x[i];
         best_error += weights[i] * (diff * diff);
     }
     for (int is = 0; is <= nstep; ++is) {
@@ -113,28 +114,28 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
         float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
         for (int i = 0; i < n; ++i) {
             const int l = std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min))));
-            Laux[i] = static_cast<uint8_t>(l);
+            levels_aux[i] = static_cast<uint8_t>(l);
             const float w = weights[i];
             const auto fl = static_cast<float>(l);
             sum_l += w * fl;
             sum_l2 += w * fl * fl;
             sum_xl += w * fl * x[i];
         }
-        const float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0.0f) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+        const float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (det > 0.0f) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
             if (this_min > 0.0f) {
                 this_min = 0.0f;
                 this_scale = sum_xl / sum_l2;
             }
             float cur_error = 0.0f;
             for (int i = 0; i < n; ++i) {
-                const float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
+                const float diff = this_scale * static_cast<float>(levels_aux[i]) + this_min - x[i];
                 cur_error += weights[i] * (diff * diff);
             }
             if (cur_error < best_error) {
-                std::copy(Laux, Laux + n, L);
+                std::copy(levels_aux, levels_aux + n, levels);
                 best_error = cur_error;
                 scale = this_scale;
                 min = this_min;
@@ -149,8 +150,8 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 
 void q4_k_from_float(const float* x, void* vy, int64_t k, const float*) {
     auto* y = static_cast<BlockQ4K*>(vy);
-    uint8_t L[kQK];
-    uint8_t Laux[32];
+    uint8_t levels[kQK];
+    uint8_t levels_aux[32];
     float weights[32];
     float mins[kQK / 32];
     float scales[kQK / 32];
@@ -161,8 +162,8 @@ void q4_k_from_float(const float* x, void* vy, int64_t k, const float*) {
             for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
             const float av_x = std::sqrt(sum_x2 / 32.0f);
             for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                         -1.0f, 0.1f, 20);
+            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, levels + 32 * j, &mins[j],
+                                         levels_aux, -1.0f, 0.1f, 20);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -193,25 +194,25 @@ void q4_k_from_float(const float* x, void* vy, int64_t k, const float*) {
             const float dm = fp16_to_fp32(y[i].dmin) * static_cast<float>(m);
             for (int ii = 0; ii < 32; ++ii) {
                 const int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(15, l)));
+                levels[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(15, l)));
             }
         }
         uint8_t* q = y[i].qs;
         for (int j = 0; j < kQK; j += 64, q += 32) {
             for (int l = 0; l < 32; ++l)
-                q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+                q[l] = static_cast<uint8_t>(levels[j + l] | (levels[j + l + 32] << 4));
         }
     }
 }
 
 void q6_k_from_float(const float* x, void* vy, int64_t k, const float*) {
     auto* y = static_cast<BlockQ6K*>(vy);
-    int8_t L[kQK];
+    int8_t levels[kQK];
     float scales[kQK / 16];
     for (int64_t i = 0; i < k / kQK; ++i, x += kQK) {
         float max_scale = 0.0f, max_abs_scale = 0.0f;
         for (int ib = 0; ib < kQK / 16; ++ib) {
-            const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            const float scale = make_qx_quants(16, 32, x + 16 * ib, levels + 16 * ib);
             scales[ib] = scale;
             if (std::fabs(scale) > max_abs_scale) {
                 max_abs_scale = std::fabs(scale);
@@ -231,22 +232,22 @@ void q6_k_from_float(const float* x, void* vy, int64_t k, const float*) {
             if (d == 0.0f) continue;
             for (int ii = 0; ii < 16; ++ii) {
                 const int l = std::max(-32, std::min(31, nearest_int(x[16 * j + ii] / d)));
-                L[16 * j + ii] = static_cast<int8_t>(l + 32);
+                levels[16 * j + ii] = static_cast<int8_t>(l + 32);
             }
         }
         uint8_t* ql = y[i].ql;
         uint8_t* qh = y[i].qh;
         for (int j = 0; j < kQK; j += 128, ql += 64, qh += 32) {
             for (int l = 0; l < 32; ++l) {
-                const auto q1 = static_cast<uint8_t>(L[j + l] & 0xF);
-                const auto q2 = static_cast<uint8_t>(L[j + l + 32] & 0xF);
-                const auto q3 = static_cast<uint8_t>(L[j + l + 64] & 0xF);
-                const auto q4 = static_cast<uint8_t>(L[j + l + 96] & 0xF);
+                const auto q1 = static_cast<uint8_t>(levels[j + l] & 0xF);
+                const auto q2 = static_cast<uint8_t>(levels[j + l + 32] & 0xF);
+                const auto q3 = static_cast<uint8_t>(levels[j + l + 64] & 0xF);
+                const auto q4 = static_cast<uint8_t>(levels[j + l + 96] & 0xF);
                 ql[l] = static_cast<uint8_t>(q1 | (q3 << 4));
                 ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
-                qh[l] =
-                    static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
-                                         ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+                qh[l] = static_cast<uint8_t>(
+                    (levels[j + l] >> 4) | ((levels[j + l + 32] >> 4) << 2) |
+                    ((levels[j + l + 64] >> 4) << 4) | ((levels[j + l + 96] >> 4) << 6));
             }
         }
     }

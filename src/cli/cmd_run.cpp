@@ -180,8 +180,9 @@ void register_score(CLI::App& app) {
     t->excludes(f);
     cmd->add_option("--kl-base", a->kl_base,
                     "GGUF model to compare with (e.g. the same file without --head-type): the KL "
-                    "divergence of its next-token distributions to this model's, and how often "
-                    "both rank the same token first, as llama-perplexity --kl-divergence reports");
+                    "divergence of its next-token distributions to this model's (mean, standard "
+                    "error, 99th percentile by nearest rank, maximum) and how often both rank the "
+                    "same token first, the measures of llama-perplexity --kl-divergence");
     cmd->add_flag(
         "--json", a->json,
         "Print {\"ids\", \"tokens\", \"nll\", \"ppl\", \"token_logprobs\"} (with --kl-base "
@@ -201,7 +202,10 @@ void register_score(CLI::App& app) {
                     "--kl-base {}: its vocabulary has {} tokens, the model's {}", a->kl_base,
                     bm->hparams().n_vocab, session.model().hparams().n_vocab));
             }
-            base.emplace(std::move(bm), session_options(a->model));
+            SessionOptions so = session_options(a->model);
+            so.n_ctx = session.n_ctx();  // the same context as the scored model
+            so.dump_dir.clear();         // --dump-tensors is for the scored model
+            base.emplace(std::move(bm), so);
         }
         const std::string text = f->count() > 0 ? read_text_file(a->file) : a->text;
         const std::vector<TokenId> ids =
@@ -235,7 +239,10 @@ void register_score(CLI::App& app) {
                 log_softmax(lb, lp);
                 base_logprobs.push_back(lp[next]);
                 double d = 0.0;  // KL(base || model) = Σ p_base (log p_base - log p_model)
-                for (size_t v = 0; v < lp.size(); ++v) d += std::exp(lp[v]) * (lp[v] - lq[v]);
+                for (size_t v = 0; v < lp.size(); ++v) {
+                    if (lp[v] == -INFINITY) continue;  // p = 0 contributes nothing
+                    d += std::exp(lp[v]) * (lp[v] - lq[v]);
+                }
                 kl.push_back(d);
                 same_top += argmax(l) == argmax(lb) ? 1 : 0;
             }

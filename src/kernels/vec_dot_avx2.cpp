@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/fp16.h"
+#include "kernels/q6k_avx2.h"
 #include "quant/blocks.h"
 
 namespace bitnet {
@@ -121,56 +122,14 @@ float dot_f32(int64_t n, const void* vw, const void* va) {
     return sum;
 }
 
-// Q6_K x Q8_K. Per block the integer sum of the scalar reference,
-// Σ_g scale_g · Σ_{16 values of g} (q - 32)·a, computed as Σ_g scale_g · Σ q·a with the 6-bit
-// codes q unsigned (vpmaddubsw; pair sums at most 2·63·127) minus 32 · Σ_g scale_g · bsum_g from
-// the activations' block sums; exact in int32, then the reference's float steps, so the result
-// is identical to it.
+// Q6_K x Q8_K (kernels/q6k_avx2.h): the exact integer sum per block, then the reference's
+// float steps, so the result is identical to it.
 float dot_q6_k(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockQ6K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
-    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
-    // Lanes 0-7 of a 16 x int16 product belong to the first 16 values, lanes 8-15 to the next.
-    const __m128i lo_hi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     float sum = 0;
     for (int64_t b = 0; b < n / kQK; ++b) {
-        const uint8_t* ql = w[b].ql;
-        const uint8_t* qh = w[b].qh;
-        const int8_t* q8 = a[b].qs;
-        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
-        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);  // the 16 scales as int16
-        __m256i acc = _mm256_setzero_si256();
-        for (int j = 0; j < 2; ++j, ql += 64, qh += 32, q8 += 128) {
-            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-            const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(h, m2), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(l1, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4)),
-            };
-            for (int k = 0; k < 4; ++k) {
-                const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
-                const __m256i p = _mm256_maddubs_epi16(q[k], x);
-                // Scales of groups 8j + 2k and 8j + 2k + 1 in lanes 0-7 and 8-15.
-                const int g = 8 * j + 2 * k;
-                const __m128i pick = _mm_add_epi8(lo_hi, _mm_set1_epi8(static_cast<char>(g)));
-                const __m256i sg = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sg));
-            }
-        }
-        // 32 · Σ_g scale_g · bsum_g
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
-        const int32_t corr = hsum_i32(_mm256_madd_epi16(bs, sc16));
-        const int32_t isum = hsum_i32(acc) - 32 * corr;
+        const int32_t isum = hsum_i32(q6_k_block_lanes(w[b], a[b]));
         sum += fp16_to_fp32(w[b].d) * a[b].d * static_cast<float>(isum);
     }
     return sum;
@@ -227,6 +186,9 @@ bool q8_k_from_float_avx2(const float* x, void* vy, int64_t n) {
             }
         }
         const float iscale = -127.0f / max;
+        // A block whose largest magnitude is below 127 / FLT_MAX overflows the scale; the
+        // scalar code's rounding of ±Inf products (to 0) is the reference there.
+        if (!std::isfinite(iscale)) return false;
         const __m256 s = _mm256_set1_ps(iscale);
         for (int j = 0; j < kQK; j += 32) {
             __m256i lo, hi;

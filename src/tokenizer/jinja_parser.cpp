@@ -404,6 +404,12 @@ class Parser {
         if (args.size() == 1) {
             key = std::move(args[0]);
         } else {
+            // x[a:b, c]: a tuple holding a slice, which no value here can be indexed with
+            // (and whose slice node has no subject to evaluate).
+            for (const ExprPtr& a : args) {
+                if (a->kind == ExprKind::Slice)
+                    fail_at(a->line, a->col, "a slice inside a tuple subscript is not supported");
+            }
             key = make(ExprKind::Tuple, t);
             key->children = std::move(args);
         }

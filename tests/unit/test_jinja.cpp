@@ -211,6 +211,10 @@ TEST(Jinja, Errors) {
     throws_with("{% include 'x' %}", "not supported");
     throws_with("{{ 1 + 'a' }}", "unsupported operand");
     throws_with("{% break %}", "outside of a loop");
+    // A fuzzer finding: a slice inside a tuple subscript had no subject and was evaluated
+    // through a null node.
+    throws_with("{% set l = [1, 2] %}{{ l[1:2, 0] }}", "slice inside a tuple subscript");
+    throws_with("{% set l = [1, 2] %}{{ l[0, ::-1] }}", "slice inside a tuple subscript");
     // Unknown filters inside an if are only an error when reached (Jinja2 3.x).
     EXPECT_EQ(render("{% if false %}{{ x|from_json }}{% endif %}ok"), "ok");
 }

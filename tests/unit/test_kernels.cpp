@@ -75,7 +75,7 @@ TEST(Kernels, Avx2ActivationQuantizersMatchScalar) {
     std::swap(tie[17], tie[300]);
     rows.push_back(tie);
     std::vector<float> zeros(768, 0.0f);
-    zeros[600] = -0.5f;  // one zero block, then two with one value
+    zeros[600] = -0.5f;  // two zero blocks, then one holding a single value
     rows.push_back(zeros);
     std::vector<float> halves(256);
     for (size_t i = 0; i < halves.size(); ++i) halves[i] = -127.0f + static_cast<float>(i) * 0.5f;
@@ -95,6 +95,18 @@ TEST(Kernels, Avx2ActivationQuantizersMatchScalar) {
             ++compared;
         }
         ++compared;
+    }
+    // A block whose largest magnitude is so small that -127 / max overflows: handed back too
+    // (the scalar code rounds the infinite products to 0).
+    {
+        std::vector<float> tiny(512, 0.0f);
+        for (size_t i = 256; i < tiny.size(); ++i) tiny[i] = (i % 3 == 0 ? -1e-38f : 2e-38f);
+        std::vector<uint8_t> q(act_row_bytes(ActFormat::Q8_K, 512));
+        EXPECT_FALSE(q8_k_from_float_avx2(tiny.data(), q.data(), 512));
+        std::vector<uint8_t> r8(act_row_bytes(ActFormat::I8Token, 512)), g8(r8.size());
+        i8_token_from_float(tiny.data(), r8.data(), 512);
+        ASSERT_TRUE(i8_token_from_float_avx2(tiny.data(), g8.data(), 512));
+        EXPECT_EQ(g8, r8);
     }
     for (float bad : {INFINITY, -INFINITY, NAN}) {
         auto x = randn(512, 7);
@@ -231,10 +243,11 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
             QuantOptions qo;
             qo.i2s_layout = I2sLayout::X86;
             quantize_tensor(c.type, w.data(), rows, cols, wq, qo);
-            const size_t row_bytes = c.type == GgmlType::I2_S ? static_cast<size_t>(cols / 4)
-                                     : c.type == GgmlType::Q8_0
-                                         ? static_cast<size_t>(cols / 32) * 34
-                                         : static_cast<size_t>(cols / 256) * 66;
+            const size_t row_bytes =
+                c.type == GgmlType::I2_S
+                    ? static_cast<size_t>(cols / 4)
+                    : static_cast<size_t>(cols / type_info(c.type).block_size) *
+                          type_info(c.type).block_bytes;
             for (int64_t n_tokens : {1, 3, 4, 7, 16, 19}) {
                 auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
                 if (extreme) {

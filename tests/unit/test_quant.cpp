@@ -178,7 +178,7 @@ TEST(Quant, ThreadsGiveTheSameBytes) {
 TEST(Quant, RefusesWhatItCannotDo) {
     std::vector<float> x(256, 1.0f);
     std::vector<uint8_t> q(144);
-    EXPECT_THROW(quantize_tensor(GgmlType::Q4_K, x.data(), 1, 256, q), NotSupported);
+    EXPECT_THROW(quantize_tensor(GgmlType::IQ1_S, x.data(), 1, 256, q), NotSupported);
     std::vector<uint8_t> small(10);
     EXPECT_THROW(quantize_tensor(GgmlType::Q8_0, x.data(), 1, 256, small), Error);
     std::vector<uint8_t> any(66);
@@ -197,8 +197,12 @@ TEST(Quant, RefusesWhatItCannotDo) {
     std::vector<float> y(256, 0.5f);
     std::vector<uint8_t> q40(8 * 18);
     EXPECT_THROW(quantize_tensor(GgmlType::Q4_0, y.data(), 1, 256, q40, o), NotSupported);
-    EXPECT_FALSE(can_quantize(GgmlType::Q6_K));
+    // The K-quants are written without importance weights only (ggml's reference quantizers).
+    std::vector<uint8_t> q6(210);
+    EXPECT_THROW(quantize_tensor(GgmlType::Q6_K, y.data(), 1, 256, q6, o), NotSupported);
+    EXPECT_TRUE(can_quantize(GgmlType::Q6_K));
     EXPECT_TRUE(can_dequantize(GgmlType::Q6_K));
+    EXPECT_FALSE(can_quantize(GgmlType::IQ1_S));
     EXPECT_FALSE(can_dequantize(GgmlType::IQ1_S));
 }
 

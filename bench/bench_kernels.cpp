@@ -175,7 +175,8 @@ void register_all() {
          {Format{"TQ2_0", GgmlType::TQ2_0, true}, Format{"TQ1_0", GgmlType::TQ1_0, true},
           Format{"I2_S", GgmlType::I2_S, false}, Format{"IQ2_S", GgmlType::IQ2_S, true},
           Format{"Q8_0", GgmlType::Q8_0, true}, Format{"Q6_K", GgmlType::Q6_K, true},
-          Format{"F16", GgmlType::F16, true}, Format{"BF16", GgmlType::BF16, true}}) {
+          Format{"Q4_K", GgmlType::Q4_K, true}, Format{"F16", GgmlType::F16, true},
+          Format{"BF16", GgmlType::BF16, true}}) {
         for (const int64_t tokens : {int64_t{1}, int64_t{128}}) {
             const std::string op = tokens == 1 ? "Gemv" : "Gemm128";
             benchmark::RegisterBenchmark((op + "/ours/" + f.name).c_str(), BM_Ours, f.type, tokens)

@@ -9,6 +9,7 @@
 #include "core/fp16.h"
 #include "kernels/q6k_avx2.h"
 #include "quant/blocks.h"
+#include "quant/iq2s_tables.h"
 
 namespace bitnet {
 
@@ -33,6 +34,21 @@ inline __m256i dot_u8_s8(__m256i codes, __m256i values) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, values), _mm256_set1_epi16(1));
 }
 
+// The sum of a Q8_K block's 256 values from its sixteen 16-value sums, as 8 int32 lanes.
+inline __m256i block_sum_lanes(const BlockQ8K& a) {
+    return _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)),
+                             _mm256_set1_epi16(1));
+}
+
+// The horizontal sums of two int32 vectors at once.
+inline void hsum2_i32(__m256i a, __m256i b, int32_t& sa, int32_t& sb) {
+    const __m256i h = _mm256_hadd_epi32(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_hadd_epi32(s, s);  // a b a b
+    sa = _mm_cvtsi128_si32(s);
+    sb = _mm_extract_epi32(s, 1);
+}
+
 float dot_tq2_0(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockTQ2_0*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
@@ -49,9 +65,7 @@ float dot_tq2_0(int64_t n, const void* vw, const void* va) {
                 acc = _mm256_add_epi32(acc, dot_u8_s8(codes, q));
             }
         }
-        int32_t qsum = 0;
-        for (int k = 0; k < 16; ++k) qsum += a[b].bsums[k];
-        const int32_t isum = hsum_i32(acc) - qsum;
+        const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, block_sum_lanes(a[b])));
         sum += static_cast<float>(isum) * (a[b].d * fp16_to_fp32(w[b].d));
     }
     return sum;
@@ -78,6 +92,44 @@ float dot_i2s_x86(int64_t n, const void* vw, const void* va) {
     return static_cast<float>(isum - h->sum) / h->s;
 }
 
+// I2_S in the ARM layout: 64-value blocks of 16 bytes, plane p holding values 16p..16p+15 at
+// bit shift 6 - 2p. Two blocks per 32-byte load; a last odd block with 128-bit vectors.
+float dot_i2s_arm(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* h = static_cast<const I8TokenHeader*>(va);
+    const auto* q = reinterpret_cast<const int8_t*>(h + 1);
+    const __m256i mask = _mm256_set1_epi8(3);
+    __m256i acc = _mm256_setzero_si256();
+    int64_t b = 0;
+    for (; b + 2 <= n / 64; b += 2) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * 16));
+        const int8_t* qb = q + b * 64;
+        for (int p = 0; p < 4; ++p) {
+            const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(x, 6 - 2 * p), mask);
+            const __m256i v =
+                _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(qb + 64 + 16 * p),
+                                    reinterpret_cast<const __m128i*>(qb + 16 * p));
+            acc = _mm256_add_epi32(acc, dot_u8_s8(codes, v));
+        }
+    }
+    int64_t isum = hsum_i32(acc);
+    if (b < n / 64) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + b * 16));
+        const int8_t* qb = q + b * 64;
+        __m128i acc4 = _mm_setzero_si128();
+        for (int p = 0; p < 4; ++p) {
+            const __m128i codes = _mm_and_si128(_mm_srli_epi16(x, 6 - 2 * p), _mm_set1_epi8(3));
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qb + 16 * p));
+            acc4 =
+                _mm_add_epi32(acc4, _mm_madd_epi16(_mm_maddubs_epi16(codes, v), _mm_set1_epi16(1)));
+        }
+        acc4 = _mm_add_epi32(acc4, _mm_shuffle_epi32(acc4, _MM_SHUFFLE(1, 0, 3, 2)));
+        acc4 = _mm_add_epi32(acc4, _mm_shuffle_epi32(acc4, _MM_SHUFFLE(2, 3, 0, 1)));
+        isum += _mm_cvtsi128_si32(acc4);
+    }
+    return static_cast<float>(isum - h->sum) / h->s;
+}
+
 float dot_q8_0(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockQ8_0*>(vw);
     const auto* a = static_cast<const BlockQ8_0*>(va);
@@ -91,34 +143,158 @@ float dot_q8_0(int64_t n, const void* vw, const void* va) {
     return sum;
 }
 
+// Float rows: four independent accumulators of 8 lanes, so that the FMA latency does not
+// bound the loop (two left it at half the load rate); the sum order differs from the scalar
+// code's eight lanes only by rounding.
+template <typename Load, typename Tail>
+float dot_float(int64_t n, const float* a, Load load, Tail tail) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(a + i), acc0);
+        acc1 = _mm256_fmadd_ps(load(i + 8), _mm256_loadu_ps(a + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(load(i + 16), _mm256_loadu_ps(a + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(load(i + 24), _mm256_loadu_ps(a + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load(i), _mm256_loadu_ps(a + i), acc0);
+    float sum = hsum_f32(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; ++i) sum += tail(i) * a[i];
+    return sum;
+}
+
 float dot_f16(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const uint16_t*>(vw);
-    const auto* a = static_cast<const float*>(va);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-        const __m256 w1 =
-            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
-        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
-        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), acc1);
-    }
-    float sum = hsum_f32(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) sum += fp16_to_fp32(w[i]) * a[i];
-    return sum;
+    return dot_float(
+        n, static_cast<const float*>(va),
+        [w](int64_t i) {
+            return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+        },
+        [w](int64_t i) { return fp16_to_fp32(w[i]); });
+}
+
+// BF16 is the high half of an f32: widen and shift.
+float dot_bf16(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint16_t*>(vw);
+    return dot_float(
+        n, static_cast<const float*>(va),
+        [w](int64_t i) {
+            const __m256i h =
+                _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+            return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+        },
+        [w](int64_t i) { return bf16_to_fp32(w[i]); });
 }
 
 float dot_f32(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const float*>(vw);
-    const auto* a = static_cast<const float*>(va);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), acc1);
+    return dot_float(
+        n, static_cast<const float*>(va), [w](int64_t i) { return _mm256_loadu_ps(w + i); },
+        [w](int64_t i) { return w[i]; });
+}
+
+// IQ2_S x Q8_K. Per 32 values: four 8-byte grid points (unsigned 8, 25, 43) gathered from the
+// table, the sign bits applied to the activations (Q8_K never holds -128, so negation is
+// exact), vpmaddubsw, then the two 4-bit scales of the halves through vpmaddwd; the int32 sum
+// per block is the reference's, and so are the float steps.
+float dot_iq2_s(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const BlockIQ2S*>(vw);
+    const auto* a = static_cast<const BlockQ8K*>(va);
+    // Byte 8l + j of a 32-value group takes its sign from bit j of sign byte l.
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bits = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+    const __m256i one = _mm256_set1_epi8(1);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const BlockIQ2S& blk = w[b];
+        const int8_t* q8 = a[b].qs;
+        // The 16 scales 1 + 2·nibble as bytes (low nibble of byte ib at 2ib, high at 2ib + 1),
+        // in both halves.
+        const __m128i sb8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales));
+        const __m128i nib =
+            _mm_and_si128(_mm_unpacklo_epi8(sb8, _mm_srli_epi16(sb8, 4)), _mm_set1_epi8(0xF));
+        const __m256i ls8 =
+            _mm256_broadcastsi128_si256(_mm_add_epi8(_mm_add_epi8(nib, nib), _mm_set1_epi8(1)));
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib, q8 += 32) {
+            const uint8_t* idx = blk.qs + 4 * ib;
+            const int hi = blk.qh[ib];
+            const __m256i grid =
+                _mm256_setr_epi64x(static_cast<int64_t>(kIq2sGrid[idx[0] | ((hi << 8) & 0x300)]),
+                                   static_cast<int64_t>(kIq2sGrid[idx[1] | ((hi << 6) & 0x300)]),
+                                   static_cast<int64_t>(kIq2sGrid[idx[2] | ((hi << 4) & 0x300)]),
+                                   static_cast<int64_t>(kIq2sGrid[idx[3] | ((hi << 2) & 0x300)]));
+            uint32_t sign_bytes;
+            std::memcpy(&sign_bytes, blk.qs + 32 + 4 * ib, 4);
+            const __m256i sb =
+                _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(sign_bytes)), spread);
+            const __m256i neg = _mm256_cmpeq_epi8(_mm256_and_si256(sb, bits), bits);
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+            const __m256i sx = _mm256_sign_epi8(x, _mm256_or_si256(neg, one));
+            const __m256i p = _mm256_maddubs_epi16(grid, sx);
+            // Scale 2ib as int16 in the low half (values 0..15), 2ib + 1 in the high half
+            // (index bytes with the top bit set give zeros).
+            const __m256i ls = _mm256_shuffle_epi8(
+                ls8, _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(0x8000 | (2 * ib + 1))),
+                                      _mm_set1_epi16(static_cast<short>(0x8000 | (2 * ib)))));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ls));
+        }
+        sum += fp16_to_fp32(blk.d) * a[b].d * static_cast<float>(hsum_i32(acc));
     }
-    float sum = hsum_f32(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) sum += w[i] * a[i];
+    return 0.125f * sum;
+}
+
+// Q4_K x Q8_K: the 6-bit scales and mins decoded as the reference does; nibbles (unsigned)
+// times activations in vpmaddubsw, the scale of each 32 values through vpmaddwd; the mins meet
+// the activations' 16-value sums. Integer sums and float steps are the reference's.
+float dot_q4_k(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const BlockQ4K*>(vw);
+    const auto* a = static_cast<const BlockQ8K*>(va);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const BlockQ4K& blk = w[b];
+        // The reference's unpacking of the 6-bit scales and mins, on 32-bit words.
+        uint32_t u[3];
+        std::memcpy(u, blk.scales, 12);
+        const uint32_t sc_lo = u[0] & 0x3f3f3f3fu;
+        const uint32_t mn_lo = u[1] & 0x3f3f3f3fu;
+        const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
+        const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
+        // 16-bit scales 0..7 and mins 0..7.
+        const __m256i sm =
+            _mm256_cvtepu8_epi16(_mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi),
+                                                static_cast<int>(mn_lo), static_cast<int>(mn_hi)));
+        // Σ bsum_k · min_{k/2}: the mins repeated in pairs against the sixteen 16-value sums.
+        const __m128i mins = _mm256_extracti128_si256(sm, 1);
+        const __m256i mins2 =
+            _mm256_set_m128i(_mm_unpackhi_epi16(mins, mins), _mm_unpacklo_epi16(mins, mins));
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
+        const __m256i macc = _mm256_madd_epi16(bs, mins2);
+        const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * j));
+            const __m256i lo = _mm256_maddubs_epi16(
+                _mm256_and_si256(x, m4),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs + 64 * j)));
+            const __m256i hi = _mm256_maddubs_epi16(
+                _mm256_and_si256(_mm256_srli_epi16(x, 4), m4),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs + 64 * j + 32)));
+            // Scale 2j in every lane, then scale 2j + 1.
+            const __m256i s_lo = _mm256_shuffle_epi8(
+                scales, _mm256_set1_epi16(static_cast<short>((4 * j + 1) << 8 | 4 * j)));
+            const __m256i s_hi = _mm256_shuffle_epi8(
+                scales, _mm256_set1_epi16(static_cast<short>((4 * j + 3) << 8 | (4 * j + 2))));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(lo, s_lo));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(hi, s_hi));
+        }
+        int32_t isum, msum;
+        hsum2_i32(acc, macc, isum, msum);
+        sum += fp16_to_fp32(blk.d) * a[b].d * static_cast<float>(isum) -
+               fp16_to_fp32(blk.dmin) * a[b].d * static_cast<float>(msum);
+    }
     return sum;
 }
 
@@ -131,6 +307,75 @@ float dot_q6_k(int64_t n, const void* vw, const void* va) {
     for (int64_t b = 0; b < n / kQK; ++b) {
         const int32_t isum = hsum_i32(q6_k_block_lanes(w[b], a[b]));
         sum += fp16_to_fp32(w[b].d) * a[b].d * static_cast<float>(isum);
+    }
+    return sum;
+}
+
+// TQ1_0 stores a trit t_l of each byte q at l (0..4) as q·3^l: the trit is ((q·3^l mod 256)·3)
+// >> 8. Here for 32 bytes at once, with factors per byte given as 16-bit lanes (`even`: the
+// even bytes' factors shifted left by 8; `odd`: the odd bytes' factors): each 16-bit multiply
+// leaves one byte's product mod 256 in the high half of its lane with zeros below, and an
+// unsigned high multiply by 3 then yields the trit. Result: one trit (0..2) per byte.
+inline __m256i trits_times(__m256i x, __m256i even, __m256i odd) {
+    const __m256i three = _mm256_set1_epi16(3);
+    const __m256i high = _mm256_set1_epi16(static_cast<short>(0xFF00));
+    const __m256i te = _mm256_mulhi_epu16(_mm256_mullo_epi16(x, even), three);
+    const __m256i to =
+        _mm256_mulhi_epu16(_mm256_mullo_epi16(_mm256_and_si256(x, high), odd), three);
+    return _mm256_or_si256(te, _mm256_slli_epi16(to, 8));
+}
+
+inline __m256i trits_times(__m256i x, int factor) {
+    return trits_times(x, _mm256_set1_epi16(static_cast<short>(factor << 8)),
+                       _mm256_set1_epi16(static_cast<short>(factor)));
+}
+
+// Two factors, one per 128-bit half.
+inline __m256i trits_times(__m256i x, int f_lo, int f_hi) {
+    const auto lanes = [](int lo, int hi) {
+        return _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(hi)),
+                                _mm_set1_epi16(static_cast<short>(lo)));
+    };
+    return trits_times(x, lanes(f_lo << 8, f_hi << 8), lanes(f_lo, f_hi));
+}
+
+// TQ1_0 x Q8_K: the trits (0..2) meet the int8 activations in vpmaddubsw and the activations'
+// block sum removes the +1 offset, so the integer sum per block is the reference's; the float
+// steps are the reference's too.
+float dot_tq1_0(int64_t n, const void* vw, const void* va) {
+    const auto* w = static_cast<const BlockTQ1_0*>(vw);
+    const auto* a = static_cast<const BlockQ8K*>(va);
+    // Values 240..255 (qh[j]'s trit l at 240 + 4l + j) share a vector with values 224..239
+    // (qs[32..47]'s trit 4): factor 81 in the low half, 1, 3, 9, 27 per 4 bytes in the high.
+    const __m256i tail_even = _mm256_set_m128i(
+        _mm_setr_epi16(1 << 8, 1 << 8, 3 << 8, 3 << 8, 9 << 8, 9 << 8, 27 << 8, 27 << 8),
+        _mm_set1_epi16(81 << 8));
+    const __m256i tail_odd =
+        _mm256_set_m128i(_mm_setr_epi16(1, 1, 3, 3, 9, 9, 27, 27), _mm_set1_epi16(81));
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const int8_t* q = a[b].qs;
+        const auto act = [q](int at) {
+            return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + at));
+        };
+        // Values 0..159: qs[0..31]'s trit l at 32l.
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+        __m256i acc = dot_u8_s8(trits_times(x, 1), act(0));
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(x, 3), act(32)));
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(x, 9), act(64)));
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(x, 27), act(96)));
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(x, 81), act(128)));
+        // Values 160..239: qs[32..47]'s trit l at 160 + 16l, two trits per vector.
+        const __m128i x16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs + 32));
+        const __m256i xx = _mm256_set_m128i(x16, x16);
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(xx, 1, 3), act(160)));
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(xx, 9, 27), act(192)));
+        uint32_t qh;
+        std::memcpy(&qh, w[b].qh, 4);
+        const __m256i xt = _mm256_set_m128i(_mm_set1_epi32(static_cast<int>(qh)), x16);
+        acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(xt, tail_even, tail_odd), act(224)));
+        const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, block_sum_lanes(a[b])));
+        sum += static_cast<float>(isum) * (fp16_to_fp32(w[b].d) * a[b].d);
     }
     return sum;
 }
@@ -262,8 +507,16 @@ VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout) {
     switch (weight) {
         case GgmlType::TQ2_0:
             return dot_tq2_0;
+        case GgmlType::TQ1_0:
+            return dot_tq1_0;
+        case GgmlType::IQ2_S:
+            return dot_iq2_s;
+        case GgmlType::Q4_K:
+            return dot_q4_k;
+        case GgmlType::BF16:
+            return dot_bf16;
         case GgmlType::I2_S:
-            return layout == I2sLayout::Arm ? nullptr : dot_i2s_x86;
+            return layout == I2sLayout::Arm ? dot_i2s_arm : dot_i2s_x86;
         case GgmlType::Q8_0:
             return dot_q8_0;
         case GgmlType::Q6_K:

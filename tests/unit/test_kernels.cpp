@@ -33,29 +33,54 @@ TEST(Kernels, Avx2DotsMatchScalar) {
     if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
     const struct {
         GgmlType type;
+        I2sLayout layout;
         bool exact;
-    } cases[] = {{GgmlType::TQ2_0, true}, {GgmlType::I2_S, true}, {GgmlType::Q8_0, true},
-                 {GgmlType::Q6_K, true},  {GgmlType::F16, false}, {GgmlType::F32, false}};
+    } cases[] = {{GgmlType::TQ2_0, I2sLayout::X86, true}, {GgmlType::TQ1_0, I2sLayout::X86, true},
+                 {GgmlType::I2_S, I2sLayout::X86, true},  {GgmlType::I2_S, I2sLayout::Arm, true},
+                 {GgmlType::IQ2_S, I2sLayout::X86, true}, {GgmlType::Q8_0, I2sLayout::X86, true},
+                 {GgmlType::Q6_K, I2sLayout::X86, true},  {GgmlType::Q4_K, I2sLayout::X86, true},
+                 {GgmlType::F16, I2sLayout::X86, false},  {GgmlType::BF16, I2sLayout::X86, false},
+                 {GgmlType::F32, I2sLayout::X86, false}};
+    double worst = 0;  // float formats: largest |got - ref| / (|ref| + Σ|w·x|)
     for (const auto& c : cases) {
-        SCOPED_TRACE(std::string(type_name(c.type)));
-        for (int64_t n : {256, 512, 2560, 6912}) {
-            const auto w = randn(static_cast<size_t>(n), static_cast<uint32_t>(n));
-            const auto x = randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1), 3.0f);
-            std::vector<uint8_t> wq(*tensor_bytes(c.type, n, n));
-            quantize_tensor(c.type, w.data(), 1, n, wq);
-            const ActFormat f = act_format_for(c.type);
-            std::vector<uint8_t> xq(act_row_bytes(f, n));
-            quantize_activation_row(f, x.data(), xq.data(), n);
-            const float ref = vec_dot_scalar(c.type, I2sLayout::X86)(n, wq.data(), xq.data());
-            const float got = vec_dot_avx2(c.type, I2sLayout::X86)(n, wq.data(), xq.data());
-            if (c.exact) {
-                EXPECT_EQ(got, ref) << "n=" << n;
-            } else {
-                EXPECT_NEAR(got, ref, 1e-5f * (std::fabs(ref) + static_cast<float>(n)))
-                    << "n=" << n;
+        SCOPED_TRACE(std::string(type_name(c.type)) +
+                     (c.layout == I2sLayout::Arm ? " (ARM layout)" : ""));
+        ASSERT_NE(vec_dot_avx2(c.type, c.layout), nullptr);
+        // 2560 + 64 and 6912 + 64: the ARM layout's odd last block; 40 + 3: float tails.
+        std::vector<int64_t> lengths = {256, 512, 2560, 6912};
+        if (c.layout == I2sLayout::Arm) lengths = {64, 192, 2624, 6976};
+        if (!c.exact) lengths.push_back(43 * 8 + 3);
+        for (int64_t n : lengths) {
+            for (uint32_t seed = 0; seed < 3; ++seed) {
+                auto w = randn(static_cast<size_t>(n), static_cast<uint32_t>(n) + 7 * seed);
+                // Seed 2: every activation at ±127 after quantization, the largest products.
+                auto x = randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1), 3.0f);
+                if (seed == 2)
+                    for (size_t i = 0; i < x.size(); ++i) x[i] = (i * 7919) % 3 == 0 ? -5.0f : 5.0f;
+                std::vector<uint8_t> wq(*tensor_bytes(c.type, n, n));
+                QuantOptions o;
+                o.i2s_layout = c.layout;
+                quantize_tensor(c.type, w.data(), 1, n, wq, o);
+                const ActFormat f = act_format_for(c.type);
+                std::vector<uint8_t> xq(act_row_bytes(f, n));
+                quantize_activation_row(f, x.data(), xq.data(), n);
+                const float ref = vec_dot_scalar(c.type, c.layout)(n, wq.data(), xq.data());
+                const float got = vec_dot_avx2(c.type, c.layout)(n, wq.data(), xq.data());
+                if (c.exact) {
+                    EXPECT_EQ(got, ref) << "n=" << n << " seed=" << seed;
+                } else {
+                    std::vector<float> wf(static_cast<size_t>(n));
+                    dequantize_tensor(c.type, wq, 1, n, wf.data());
+                    double mag = 0;
+                    for (size_t i = 0; i < wf.size(); ++i) mag += std::fabs(wf[i] * x[i]);
+                    const double rel = std::fabs(double{got} - ref) / (std::fabs(ref) + mag);
+                    worst = std::max(worst, rel);
+                    EXPECT_LE(rel, 1e-5) << "n=" << n << " seed=" << seed;
+                }
             }
         }
     }
+    std::printf("[ kernels ] float dots: largest relative difference %.3g\n", worst);
 }
 
 // The AVX2 activation quantizers write the same bytes as the scalar ones: random rows at

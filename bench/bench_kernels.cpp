@@ -114,12 +114,13 @@ void BM_Ours(benchmark::State& state, GgmlType type, int64_t tokens) {
     w.row_bytes = o.row_bytes;
     std::vector<uint8_t> packed;
     // As the engine holds it: rows16 tiles where its kernels use them.
-    if (bitnet::gemm_rows16_for(type) != nullptr &&
+    if (bitnet::gemm_rows16_for(bitnet::rows16_type(type)) != nullptr &&
         bitnet::can_repack_rows16(type, bitnet::I2sLayout::X86, kRows, kCols)) {
         packed.resize(bitnet::rows16_bytes(type, kRows, kCols));
         bitnet::repack_rows16(type, bitnet::I2sLayout::X86, o.w, kRows, kCols, packed);
         w.data = packed.data();
         w.rows16 = true;
+        w.type = bitnet::rows16_type(type);  // TQ1_0 is held as TQ2_0
     } else {
         w.data = o.w.data();
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@ struct WeightMatrix {
     float scale = 1.0f;
     I2sLayout i2s_layout = I2sLayout::X86;
     bool rows16 = false;  // held in the interleaved layout of kernels/repack.h
+    // The file's type when the matrix is held as another one (TQ1_0 held as rows16 TQ2_0).
+    std::optional<GgmlType> converted_from;
 };
 
 // Scratch memory reused across calls (activation buffers grow as needed).

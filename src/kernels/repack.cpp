@@ -22,11 +22,30 @@ void tq2_codes(const BlockTQ2_0& b, uint8_t* codes) {
                     static_cast<uint8_t>((b.qs[32 * h + k] >> (2 * l)) & 3);
 }
 
-// The 128 codes of one I2_S x86 block: value 32p + k is (byte[k] >> (6 - 2p)) & 3.
-void i2s_codes(const uint8_t* block, uint8_t* codes) {
+// The 256 codes (value + 1) of one TQ1_0 block, as the scalar dot reads them: qs[m]'s trit l
+// is value 32l + m (m < 32), qs[32 + m]'s is 160 + 16l + m, qh[j]'s is 240 + 4l + j; trit l of
+// byte q is ((q · 3^l mod 256) · 3) >> 8.
+void tq1_codes(const BlockTQ1_0& b, uint8_t* codes) {
+    static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+    const auto trit = [](uint8_t q, int l) {
+        const auto m = static_cast<uint8_t>(q * kPow3[l]);
+        return static_cast<uint8_t>((static_cast<uint16_t>(m) * 3) >> 8);
+    };
+    for (int l = 0; l < 5; ++l) {
+        for (int m = 0; m < 32; ++m) codes[32 * l + m] = trit(b.qs[m], l);
+        for (int m = 0; m < 16; ++m) codes[160 + 16 * l + m] = trit(b.qs[32 + m], l);
+    }
+    for (int l = 0; l < 4; ++l)
+        for (int j = 0; j < 4; ++j) codes[240 + 4 * l + j] = trit(b.qh[j], l);
+}
+
+// The codes of one I2_S block (128 values x86, 64 ARM): value (block / 4) p + k is
+// (byte[k] >> (6 - 2p)) & 3.
+void i2s_codes(const uint8_t* block, int values, uint8_t* codes) {
+    const int stride = values / 4;
     for (int p = 0; p < 4; ++p)
-        for (int k = 0; k < 32; ++k)
-            codes[32 * p + k] = static_cast<uint8_t>((block[k] >> (6 - 2 * p)) & 3);
+        for (int k = 0; k < stride; ++k)
+            codes[stride * p + k] = static_cast<uint8_t>((block[k] >> (6 - 2 * p)) & 3);
 }
 
 // Row r's part of n/16 vectors from its n codes (vectors 64 bytes apart).
@@ -71,10 +90,15 @@ void for_groups(int64_t groups, F&& fn) {
 
 }  // namespace
 
+GgmlType rows16_type(GgmlType type) {
+    return type == GgmlType::TQ1_0 ? GgmlType::TQ2_0 : type;
+}
+
 bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t cols) {
     if (rows <= 0 || rows % 16 != 0) return false;
-    if (type == GgmlType::TQ2_0) return cols % kQK == 0;
-    if (type == GgmlType::I2_S) return layout == I2sLayout::X86 && cols % 128 == 0;
+    if (type == GgmlType::TQ2_0 || type == GgmlType::TQ1_0) return cols % kQK == 0;
+    // The rows16 I2_S kernels walk 128 values at a time, whatever the stored layout.
+    if (type == GgmlType::I2_S) return layout != I2sLayout::Auto && cols % 128 == 0;
     if (type == GgmlType::Q8_0) return cols % 32 == 0;
     return false;
 }
@@ -82,7 +106,7 @@ bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t co
 size_t rows16_bytes(GgmlType type, int64_t rows, int64_t cols) {
     if (type == GgmlType::Q8_0)
         return static_cast<size_t>(rows / 16) * static_cast<size_t>(cols / 32) * kRows16Q8Block;
-    return *tensor_bytes(type, cols, rows * cols);
+    return *tensor_bytes(rows16_type(type), cols, rows * cols);
 }
 
 void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src, int64_t rows,
@@ -102,9 +126,11 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
         });
         return;
     }
-    if (type == GgmlType::TQ2_0) {
+    if (type == GgmlType::TQ2_0 || type == GgmlType::TQ1_0) {
         const int64_t nb = cols / kQK;
-        const size_t row_bytes = static_cast<size_t>(nb) * sizeof(BlockTQ2_0);
+        const bool tq1 = type == GgmlType::TQ1_0;
+        const size_t block_bytes = tq1 ? sizeof(BlockTQ1_0) : sizeof(BlockTQ2_0);
+        const size_t row_bytes = static_cast<size_t>(nb) * block_bytes;
         constexpr size_t kGroupBlock = 16 * sizeof(BlockTQ2_0);
         for_groups(rows / 16, [&](int64_t g) {
             uint8_t codes[kQK];
@@ -112,17 +138,28 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
             for (int64_t b = 0; b < nb; ++b) {
                 uint8_t* out = dst.data() + static_cast<size_t>(g * nb + b) * kGroupBlock;
                 for (int r = 0; r < 16; ++r) {
-                    const auto& blk = reinterpret_cast<const BlockTQ2_0*>(
-                        grp + static_cast<size_t>(r) * row_bytes)[b];
-                    tq2_codes(blk, codes);
+                    const uint8_t* blk = grp + static_cast<size_t>(r) * row_bytes +
+                                         static_cast<size_t>(b) * block_bytes;
+                    uint16_t d;
+                    if (tq1) {
+                        const auto& t1 = *reinterpret_cast<const BlockTQ1_0*>(blk);
+                        tq1_codes(t1, codes);
+                        d = t1.d;
+                    } else {
+                        const auto& t2 = *reinterpret_cast<const BlockTQ2_0*>(blk);
+                        tq2_codes(t2, codes);
+                        d = t2.d;
+                    }
                     pack_row(codes, kQK, r, out);
-                    std::memcpy(out + 16 * 64 + 2 * r, &blk.d, 2);
+                    std::memcpy(out + 16 * 64 + 2 * r, &d, 2);
                 }
             }
         });
         return;
     }
+    // I2_S: 128 codes at a time, from one x86 block or two ARM ones.
     const size_t row_bytes = static_cast<size_t>(cols / 4);
+    const int block = layout == I2sLayout::Arm ? 64 : 128;
     for_groups(rows / 16, [&](int64_t g) {
         uint8_t codes[128];
         const uint8_t* grp = src.data() + static_cast<size_t>(g) * 16 * row_bytes;
@@ -130,8 +167,10 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
             uint8_t* out = dst.data() + static_cast<size_t>(g) * 16 * row_bytes +
                            static_cast<size_t>(b) * 8 * 64;
             for (int r = 0; r < 16; ++r) {
-                i2s_codes(grp + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b) * 32,
-                          codes);
+                const uint8_t* bytes =
+                    grp + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b) * 32;
+                for (int h = 0; h < 128 / block; ++h)
+                    i2s_codes(bytes + h * block / 4, block, codes + h * block);
                 pack_row(codes, 128, r, out);
             }
         }

@@ -23,10 +23,19 @@ namespace bitnet {
 // (lane r: 4 consecutive values of row r), the 16 rows' fp16 scales and their int16 value sums
 // (kRows16Q8Block = 576 bytes for 16 x 34 stored: 6 % more).
 //
+// TQ1_0 (ternary values 5 to a byte in base 3, one fp16 scale per 256) is held as rows16
+// TQ2_0: the same values and scales, so every product is identical (the scalar dots of both
+// formats do the same integer sum and float steps), at 2.0625 instead of 1.6875 bits per value
+// (22 % more memory for these matrices) and with TQ2_0's tiled kernels instead of base-3
+// decoding. I2_S in the ARM layout (64-value blocks) is held as rows16 I2_S like the x86 one.
+//
+// The type a matrix of `type` is held in as rows16.
+GgmlType rows16_type(GgmlType type);
+
 // Whether `type` (in `layout`, for I2_S) with these shapes can be held as rows16.
 bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t cols);
 
-// Bytes a rows16 matrix takes (the stored size, except for Q8_0).
+// Bytes a rows16 matrix of stored `type` takes (that of rows16_type, except for Q8_0).
 size_t rows16_bytes(GgmlType type, int64_t rows, int64_t cols);
 
 // Rearranges `src` (rows x cols in the stored layout) into `dst` (rows16_bytes).

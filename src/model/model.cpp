@@ -99,7 +99,8 @@ class Binder {
 
     // Holds a projection rows16 (kernels/repack.h) for the tiled kernels, where one exists.
     static void hold_rows16(WeightMatrix& w, std::vector<std::vector<uint8_t>>& store) {
-        if (gemm_rows16_for(w.type) == nullptr ||
+        const GgmlType held = rows16_type(w.type);
+        if (gemm_rows16_for(held) == nullptr ||
             !can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols))
             return;
         const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
@@ -108,6 +109,11 @@ class Binder {
         repack_rows16(w.type, w.i2s_layout, src, w.rows, w.cols, dst);
         w.data = dst.data();
         w.rows16 = true;
+        if (held != w.type) {  // TQ1_0 held as TQ2_0 (kernels/repack.h)
+            w.converted_from = w.type;
+            w.type = held;
+            w.row_bytes = *tensor_bytes(held, w.cols, w.cols);
+        }
         release_pages(src);
     }
 
@@ -430,8 +436,12 @@ std::string Model::kernel_summary() const {
     const ModelImpl& m = *impl_;
     if (m.layers.empty()) return "";
     const WeightMatrix& w = m.layers[0].wq;
-    return fmt::format("{} {}, head {} {}", type_name(w.type), kernel_name(w),
-                       type_name(m.output.type), kernel_name(m.output));
+    const std::string held =
+        w.converted_from
+            ? fmt::format("{} held as {}", type_name(*w.converted_from), type_name(w.type))
+            : std::string(type_name(w.type));
+    return fmt::format("{} {}, head {} {}", held, kernel_name(w), type_name(m.output.type),
+                       kernel_name(m.output));
 }
 
 const std::vector<std::string>& Model::assumptions() const {

@@ -478,6 +478,38 @@ namespace {
 // the plain layout (BITNET_REPACK=0), and the AVX-512 VNNI kernels against the AVX2 ones, in
 // separate processes (the environment is read once): with a Q8_0 head every matrix product is
 // integer-exact on all paths, so the log-probabilities must be identical.
+// On AVX2: whole-model log-probabilities with the matrices held rows16 (TQ1_0 as TQ2_0) and
+// in their stored layout with the AVX2 row dots are identical; the scalar code differs only by
+// the float kernels' rounding (attention, norms, the F16 head).
+TEST(Rows16, Avx2WholeModelEqualsScalar) {
+    if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
+    TempDir tmp;
+    for (GgmlType type : {GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::I2_S}) {
+        SCOPED_TRACE(std::string(type_name(type)));
+        const std::string path =
+            small_model(tmp, type, type == GgmlType::I2_S ? "bitnet-b1.58" : "bitnet");
+        auto score = [&](const char* isa, const char* repack) {
+            setenv("BITNET_ISA", isa, 1);
+            setenv("BITNET_REPACK", repack, 1);
+            const RunResult r =
+                run_cli({"score", "-m", path, "--text",
+                         "Every matrix product is exact on every path.", "--json", "-t", "2"});
+            unsetenv("BITNET_ISA");
+            unsetenv("BITNET_REPACK");
+            EXPECT_EQ(r.exit_code, 0) << r.err;
+            return nlohmann::json::parse(r.out).at("token_logprobs");
+        };
+        const auto rows16 = score("avx2", "1");
+        EXPECT_EQ(rows16, score("avx2", "0")) << "rows16 against the stored layout";
+        const auto scalar = score("scalar", "0");
+        ASSERT_EQ(rows16.size(), scalar.size());
+        for (size_t i = 0; i < scalar.size(); ++i) {
+            EXPECT_NEAR(rows16[i].get<double>(), scalar[i].get<double>(), 1e-4)
+                << "AVX2 rows16 against the scalar code, token " << i;
+        }
+    }
+}
+
 TEST(Rows16, WholeModelMatchesThePlainLayoutAndAvx2) {
     if (best_isa() < Isa::Avx512Vnni) GTEST_SKIP() << "this CPU has no AVX512_VNNI";
     TempDir tmp;

@@ -242,20 +242,30 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
     if (active_isa() < Isa::Avx2) GTEST_SKIP() << "no AVX2 (or BITNET_ISA below it)";
     struct Case {
         GgmlType type;
+        I2sLayout layout;
         GemmFn fn;  // the plain-layout tiled kernel expected at AVX512_VNNI
     };
     int checked = 0;
-    for (const Case& c :
-         {Case{GgmlType::TQ2_0, gemm_tq2_0_avx512vnni},
-          Case{GgmlType::I2_S, gemm_i2s_x86_avx512vnni}, Case{GgmlType::Q8_0, gemm_q8_0_avx2}}) {
-        SCOPED_TRACE(std::string(type_name(c.type)));
+    // TQ1_0 and ARM-layout I2_S go through their row dots in the stored layout and through the
+    // rows16 kernels once repacked (TQ1_0 as TQ2_0).
+    for (const Case& c : {Case{GgmlType::TQ2_0, I2sLayout::X86, gemm_tq2_0_avx512vnni},
+                          Case{GgmlType::TQ1_0, I2sLayout::X86, nullptr},
+                          Case{GgmlType::I2_S, I2sLayout::X86, gemm_i2s_x86_avx512vnni},
+                          Case{GgmlType::I2_S, I2sLayout::Arm, nullptr},
+                          Case{GgmlType::Q8_0, I2sLayout::X86, gemm_q8_0_avx2}}) {
+        SCOPED_TRACE(std::string(type_name(c.type)) +
+                     (c.layout == I2sLayout::Arm ? " (ARM layout)" : ""));
         for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{48, 256},
                                          {37, 2560},
                                          {16, 6912},
                                          {64, 384},
                                          {32, 640},
-                                         {32, 512}}) {
-            if (c.type == GgmlType::TQ2_0 && cols % 256 != 0) continue;
+                                         {32, 512},
+                                         {32, 192}}) {
+            if ((c.type == GgmlType::TQ2_0 || c.type == GgmlType::TQ1_0) && cols % 256 != 0)
+                continue;
+            // 192: only the ARM layout holds it (and then not as rows16).
+            if (c.type == GgmlType::I2_S && c.layout == I2sLayout::X86 && cols % 128 != 0) continue;
             // 32 x 512: the extremes of the int16 accumulation (every weight ±1, every
             // activation ±127: 64 steps of pair sums of 508 in one lane).
             const bool extreme = cols == 512;
@@ -266,7 +276,7 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
             }
             std::vector<uint8_t> wq(*tensor_bytes(c.type, cols, rows * cols));
             QuantOptions qo;
-            qo.i2s_layout = I2sLayout::X86;
+            qo.i2s_layout = c.layout;
             quantize_tensor(c.type, w.data(), rows, cols, wq, qo);
             const size_t row_bytes =
                 c.type == GgmlType::I2_S
@@ -293,22 +303,28 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                 wm.scale = 0.75f;
                 // Through matmul (which picks the tiled kernel) and by hand with the scalar dot;
                 // then once more with the matrix held rows16 (kernels/repack.h).
-                const bool rows16 = gemm_rows16_for(c.type) != nullptr &&
-                                    can_repack_rows16(c.type, I2sLayout::X86, rows, cols);
+                wm.i2s_layout = c.layout;
+                const bool rows16 = gemm_rows16_for(rows16_type(c.type)) != nullptr &&
+                                    can_repack_rows16(c.type, c.layout, rows, cols);
                 std::vector<uint8_t> packed(rows16 ? rows16_bytes(c.type, rows, cols) : 0);
-                if (rows16) repack_rows16(c.type, I2sLayout::X86, wq, rows, cols, packed);
+                if (rows16) repack_rows16(c.type, c.layout, wq, rows, cols, packed);
+                if (c.type == GgmlType::TQ1_0 || c.layout == I2sLayout::Arm) {
+                    EXPECT_EQ(rows16, rows % 16 == 0 && cols % 128 == 0) << rows << "x" << cols;
+                }
                 for (const bool use_rows16 : {false, true}) {
                     if (use_rows16 && !rows16) continue;
                     WeightMatrix m = wm;
                     if (use_rows16) {
                         m.data = packed.data();
                         m.rows16 = true;
+                        m.type = rows16_type(c.type);
+                        m.row_bytes = *tensor_bytes(m.type, cols, cols);
                     }
                     ThreadPool pool(2);
                     MatmulScratch scratch;
                     std::vector<float> y(static_cast<size_t>(rows * n_tokens));
                     matmul(m, x.data(), n_tokens, y.data(), pool, scratch);
-                    const VecDotFn dot = vec_dot_scalar(c.type, I2sLayout::X86);
+                    const VecDotFn dot = vec_dot_scalar(c.type, c.layout);
                     for (int64_t t = 0; t < n_tokens; ++t) {
                         for (int64_t r = 0; r < rows; ++r) {
                             const float ref =
@@ -324,7 +340,7 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
             }
         }
         if (active_isa() >= Isa::Avx512Vnni) {
-            EXPECT_EQ(gemm_for(c.type, I2sLayout::X86), c.fn);
+            EXPECT_EQ(gemm_for(c.type, c.layout), c.fn);
         }
     }
     std::printf("[ kernels ] %d tiled outputs (%s) equal to the scalar reference\n", checked,

@@ -62,7 +62,7 @@ class MultiSessionImpl {
           history(static_cast<size_t>(o.n_seq)),
           forward(model->impl(), kv[0], pool) {
         const Hparams& h = model->hparams();
-        for (KvCache& c : kv) c.init(h.n_layer, o.n_ctx, h.n_head_kv * h.head_dim, o.kv_f32);
+        for (KvCache& c : kv) c.init(h.n_layer, o.n_ctx, h.n_head_kv, h.head_dim, o.kv_f32);
         forward.dump_dir = o.dump_dir;
     }
 
@@ -207,14 +207,22 @@ void MultiSession::fork(int src, int dst, int64_t n) {
     }
     const KvCache& from = s.kv[static_cast<size_t>(src)];
     KvCache& to = s.kv[static_cast<size_t>(dst)];
-    const auto count = static_cast<std::ptrdiff_t>(n * from.width);
+    // The first n positions of every KV head (the cache is head-major).
+    const auto count = static_cast<std::ptrdiff_t>(n * from.head_dim);
+    const auto copy = [&](const auto& from_layer, auto& to_layer) {
+        for (int64_t hh = 0; hh < from.n_head_kv; ++hh) {
+            const auto s0 = static_cast<std::ptrdiff_t>(from.at(hh, 0));
+            std::copy(from_layer.begin() + s0, from_layer.begin() + s0 + count,
+                      to_layer.begin() + static_cast<std::ptrdiff_t>(to.at(hh, 0)));
+        }
+    };
     for (size_t l = 0; l < (from.f32 ? from.k32.size() : from.k16.size()); ++l) {
         if (from.f32) {
-            std::copy(from.k32[l].begin(), from.k32[l].begin() + count, to.k32[l].begin());
-            std::copy(from.v32[l].begin(), from.v32[l].begin() + count, to.v32[l].begin());
+            copy(from.k32[l], to.k32[l]);
+            copy(from.v32[l], to.v32[l]);
         } else {
-            std::copy(from.k16[l].begin(), from.k16[l].begin() + count, to.k16[l].begin());
-            std::copy(from.v16[l].begin(), from.v16[l].begin() + count, to.v16[l].begin());
+            copy(from.k16[l], to.k16[l]);
+            copy(from.v16[l], to.v16[l]);
         }
     }
     s.history[static_cast<size_t>(dst)].assign(h.begin(), h.begin() + n);

@@ -17,25 +17,35 @@ float dot_f32(const float* q, const float* k, int64_t n) {
     for (int64_t d = 0; d < n; ++d) dot += q[d] * k[d];
     return dot;
 }
-void axpy_f16(float w, const uint16_t* v, float* out, int64_t n) {
-    for (int64_t d = 0; d < n; ++d) out[d] += w * fp16_to_fp32(v[d]);
+template <typename T, float (*Convert)(T)>
+void wsum(const float* w, const T* v, int64_t n_keys, int64_t n, float* out) {
+    for (int64_t d = 0; d < n; ++d) out[d] = 0.0f;
+    for (int64_t p = 0; p < n_keys; ++p)
+        for (int64_t d = 0; d < n; ++d) out[d] += w[p] * Convert(v[p * n + d]);
 }
-void axpy_f32(float w, const float* v, float* out, int64_t n) {
-    for (int64_t d = 0; d < n; ++d) out[d] += w * v[d];
+float as_float(float x) {
+    return x;
+}
+void wsum_f16(const float* w, const uint16_t* v, int64_t n_keys, int64_t n, float* out) {
+    wsum<uint16_t, fp16_to_fp32>(w, v, n_keys, n, out);
+}
+void wsum_f32(const float* w, const float* v, int64_t n_keys, int64_t n, float* out) {
+    wsum<float, as_float>(w, v, n_keys, n, out);
 }
 
 void dot4_f16(const float* q, int64_t q_stride, const uint16_t* k, int64_t n, float* out) {
     for (int h = 0; h < 4; ++h) out[h] = dot_f16(q + h * q_stride, k, n);
 }
-void axpy4_f16(const float* w, const uint16_t* v, float* out, int64_t out_stride, int64_t n) {
-    for (int h = 0; h < 4; ++h) axpy_f16(w[h], v, out + h * out_stride, n);
+void wsum4_f16(const float* w, int64_t w_stride, const uint16_t* v, int64_t n_keys, int64_t n,
+               float* out, int64_t out_stride) {
+    for (int h = 0; h < 4; ++h) wsum_f16(w + h * w_stride, v, n_keys, n, out + h * out_stride);
 }
 
 }  // namespace
 
 const AttentionKernels& attention_scalar() {
-    static const AttentionKernels k{dot_f16,  dot_f32,   axpy_f16, axpy_f32,
-                                    dot4_f16, axpy4_f16, "scalar"};
+    static const AttentionKernels k{dot_f16,  dot_f32,   dot4_f16, wsum_f16,
+                                    wsum_f32, wsum4_f16, "scalar"};
     return k;
 }
 

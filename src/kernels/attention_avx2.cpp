@@ -1,5 +1,9 @@
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
 #include "core/fp16.h"
 #include "kernels/attention.h"
 
@@ -42,24 +46,6 @@ float dot_f32(const float* q, const float* k, int64_t n) {
     return s;
 }
 
-void axpy_f16(float w, const uint16_t* v, float* out, int64_t n) {
-    const __m256 wv = _mm256_set1_ps(w);
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8)
-        _mm256_storeu_ps(out + d, _mm256_fmadd_ps(wv, load_half8(v + d), _mm256_loadu_ps(out + d)));
-    for (; d < n; ++d) out[d] += w * fp16_to_fp32(v[d]);
-}
-
-void axpy_f32(float w, const float* v, float* out, int64_t n) {
-    const __m256 wv = _mm256_set1_ps(w);
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8) {
-        _mm256_storeu_ps(out + d,
-                         _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
-    }
-    for (; d < n; ++d) out[d] += w * v[d];
-}
-
 // dot_f16 for four heads: per head the same two running sums, the same horizontal sum and
 // the same scalar tail; the key is converted once.
 void dot4_f16(const float* q, int64_t qs, const uint16_t* k, int64_t n, float* out) {
@@ -80,30 +66,93 @@ void dot4_f16(const float* q, int64_t qs, const uint16_t* k, int64_t n, float* o
     }
 }
 
-// axpy_f16 for four heads, the value converted once.
-void axpy4_f16(const float* w, const uint16_t* v, float* out, int64_t os, int64_t n) {
-    const __m256 w0 = _mm256_set1_ps(w[0]), w1 = _mm256_set1_ps(w[1]), w2 = _mm256_set1_ps(w[2]),
-                 w3 = _mm256_set1_ps(w[3]);
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8) {
-        const __m256 x = load_half8(v + d);
-        float* o = out + d;
-        _mm256_storeu_ps(o, _mm256_fmadd_ps(w0, x, _mm256_loadu_ps(o)));
-        _mm256_storeu_ps(o + os, _mm256_fmadd_ps(w1, x, _mm256_loadu_ps(o + os)));
-        _mm256_storeu_ps(o + 2 * os, _mm256_fmadd_ps(w2, x, _mm256_loadu_ps(o + 2 * os)));
-        _mm256_storeu_ps(o + 3 * os, _mm256_fmadd_ps(w3, x, _mm256_loadu_ps(o + 3 * os)));
+// The weighted sum of H heads' values: per 16 values, 2·H running sums in registers over a
+// block of 64 keys (whose values stay in L1 across the passes), a fused multiply-add per key
+// in ascending order; between blocks the sums rest in `out` (exactly). Each element gets the
+// same operations for any H.
+template <int H, typename T>
+void wsum_heads(const float* w, int64_t ws, const T* v, int64_t n_keys, int64_t n, float* out,
+                int64_t os) {
+    constexpr int64_t kBlock = 64;
+    const auto load8 = [](const T* p) {
+        if constexpr (std::is_same_v<T, uint16_t>) {
+            return load_half8(p);
+        } else {
+            return _mm256_loadu_ps(p);
+        }
+    };
+    if (n_keys <= 0) {
+        for (int h = 0; h < H; ++h)
+            for (int64_t d = 0; d < n; ++d) out[h * os + d] = 0.0f;
+        return;
     }
-    for (; d < n; ++d) {
-        const float x = fp16_to_fp32(v[d]);
-        for (int h = 0; h < 4; ++h) out[h * os + d] += w[h] * x;
+    for (int64_t p0 = 0; p0 < n_keys; p0 += kBlock) {
+        const int64_t p1 = std::min(n_keys, p0 + kBlock);
+        int64_t d = 0;
+        for (; d + 16 <= n; d += 16) {
+            __m256 acc[H][2];
+            for (int h = 0; h < H; ++h) {
+                acc[h][0] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + d);
+                acc[h][1] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + d + 8);
+            }
+            for (int64_t p = p0; p < p1; ++p) {
+                const __m256 x0 = load8(v + p * n + d), x1 = load8(v + p * n + d + 8);
+                for (int h = 0; h < H; ++h) {
+                    const __m256 wb = _mm256_broadcast_ss(w + h * ws + p);
+                    acc[h][0] = _mm256_fmadd_ps(wb, x0, acc[h][0]);
+                    acc[h][1] = _mm256_fmadd_ps(wb, x1, acc[h][1]);
+                }
+            }
+            for (int h = 0; h < H; ++h) {
+                _mm256_storeu_ps(out + h * os + d, acc[h][0]);
+                _mm256_storeu_ps(out + h * os + d + 8, acc[h][1]);
+            }
+        }
+        for (; d + 8 <= n; d += 8) {
+            __m256 acc[H];
+            for (int h = 0; h < H; ++h)
+                acc[h] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + d);
+            for (int64_t p = p0; p < p1; ++p) {
+                const __m256 x = load8(v + p * n + d);
+                for (int h = 0; h < H; ++h)
+                    acc[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + h * ws + p), x, acc[h]);
+            }
+            for (int h = 0; h < H; ++h) _mm256_storeu_ps(out + h * os + d, acc[h]);
+        }
+        for (; d < n; ++d) {
+            for (int h = 0; h < H; ++h) {
+                float acc = p0 == 0 ? 0.0f : out[h * os + d];
+                for (int64_t p = p0; p < p1; ++p) {
+                    float x;
+                    if constexpr (std::is_same_v<T, uint16_t>) {
+                        x = fp16_to_fp32(v[p * n + d]);
+                    } else {
+                        x = v[p * n + d];
+                    }
+                    acc = std::fma(w[h * ws + p], x, acc);
+                }
+                out[h * os + d] = acc;
+            }
+        }
     }
+}
+
+void wsum_f16(const float* w, const uint16_t* v, int64_t n_keys, int64_t n, float* out) {
+    wsum_heads<1>(w, 0, v, n_keys, n, out, 0);
+}
+void wsum_f32(const float* w, const float* v, int64_t n_keys, int64_t n, float* out) {
+    wsum_heads<1>(w, 0, v, n_keys, n, out, 0);
+}
+void wsum4_f16(const float* w, int64_t ws, const uint16_t* v, int64_t n_keys, int64_t n, float* out,
+               int64_t os) {
+    wsum_heads<4>(w, ws, v, n_keys, n, out, os);
 }
 
 }  // namespace
 
 const AttentionKernels* attention_avx2() {
-    static const AttentionKernels k{dot_f16,  dot_f32,   axpy_f16, axpy_f32,
-                                    dot4_f16, axpy4_f16, "avx2"};
+    static const AttentionKernels k{dot_f16,  dot_f32,   dot4_f16, wsum_f16,
+                                    wsum_f32, wsum4_f16, "avx2"};
     return &k;
 }
 

@@ -1,5 +1,6 @@
 #include "model/forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -15,11 +16,13 @@
 
 namespace bitnet {
 
-void KvCache::init(int64_t n_layer, int64_t ctx, int64_t kv_width, bool use_f32) {
+void KvCache::init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, bool use_f32) {
     n_ctx = ctx;
-    width = kv_width;
+    n_head_kv = heads;
+    head_dim = dim;
+    width = heads * dim;
     f32 = use_f32;
-    const auto layers = static_cast<size_t>(n_layer), n = static_cast<size_t>(ctx * kv_width);
+    const auto layers = static_cast<size_t>(n_layer), n = static_cast<size_t>(ctx * width);
     if (f32) {
         k32.assign(layers, std::vector<float>(n));
         v32.assign(layers, std::vector<float>(n));
@@ -119,16 +122,22 @@ void Forward::attention(int il) {
     const auto w = static_cast<size_t>(kv.width);
     for_rows([&](int64_t t) {
         KvCache& c = *caches[static_cast<size_t>(t)];
-        const size_t off = static_cast<size_t>(position[static_cast<size_t>(t)]) * w;
-        const float* k = a.k.data() + static_cast<size_t>(t) * w;
-        const float* v = a.v.data() + static_cast<size_t>(t) * w;
-        if (c.f32) {
-            std::copy(k, k + w, c.k32[l].data() + off);
-            std::copy(v, v + w, c.v32[l].data() + off);
-        } else {
-            for (size_t i = 0; i < w; ++i) {
-                c.k16[l][off + i] = fp32_to_fp16(k[i]);
-                c.v16[l][off + i] = fp32_to_fp16(v[i]);
+        const int64_t pos = position[static_cast<size_t>(t)];
+        const auto hd = static_cast<size_t>(c.head_dim);
+        for (int64_t kvh = 0; kvh < c.n_head_kv; ++kvh) {
+            const size_t off = c.at(kvh, pos);
+            const float* k =
+                a.k.data() + static_cast<size_t>(t) * w + static_cast<size_t>(kvh) * hd;
+            const float* v =
+                a.v.data() + static_cast<size_t>(t) * w + static_cast<size_t>(kvh) * hd;
+            if (c.f32) {
+                std::copy(k, k + hd, c.k32[l].data() + off);
+                std::copy(v, v + hd, c.v32[l].data() + off);
+            } else {
+                for (size_t i = 0; i < hd; ++i) {
+                    c.k16[l][off + i] = fp32_to_fp16(k[i]);
+                    c.v16[l][off + i] = fp32_to_fp16(v[i]);
+                }
             }
         }
     });
@@ -139,89 +148,143 @@ void Forward::attention(int il) {
     }
 }
 
+// Attention of one row and KV head is computed in chunks of kKeyChunk keys (a fixed split that
+// depends only on the row's number of keys, never on threads or batching): per chunk and
+// query head the scores, their maximum m, e = exp(score - m), l = Σ e and o = Σ e · v; then the
+// chunks are merged in order as an online softmax does: M = max m, out = Σ_c (exp(m_c - M) / L)
+// · o_c with L = Σ_c exp(m_c - M) · l_c. Chunks of all rows and KV heads are the parallel jobs,
+// so that a single decoded token still keeps every thread busy at long context.
+constexpr int64_t kKeyChunk = 256;
+// Jobs whose partial results are held at once (rows are taken in waves below this).
+constexpr int64_t kMaxAttentionJobs = 2048;
+
 template <typename T>
 void Forward::attend(int il) {
     const Hparams& h = m.hp;
     const auto l = static_cast<size_t>(il);
     a.attn.assign(static_cast<size_t>(n_tokens * h.n_embd), 0.0f);
-    int64_t longest = 0;
-    for (const KvCache* c : caches) longest = std::max(longest, c->n_ctx);
     const float scale = 1.0f / std::sqrt(static_cast<float>(h.head_dim));
     const int64_t group = h.n_head / h.n_head_kv;
-    a.scores.resize(static_cast<size_t>(pool.size() * group * longest));
+    const int64_t hd = h.head_dim;
+    const int64_t stride = hd + 2;  // per query head in a job: o, then m and l
+    a.scores.resize(static_cast<size_t>(pool.size() * group * kKeyChunk));
     const AttentionKernels& ak = attention_kernels();
-    const auto dot = [&] {
-        if constexpr (std::is_same_v<T, uint16_t>) {
-            return ak.dot_f16;
-        } else {
-            return ak.dot_f32;
-        }
-    }();
-    const auto axpy = [&] {
-        if constexpr (std::is_same_v<T, uint16_t>) {
-            return ak.axpy_f16;
-        } else {
-            return ak.axpy_f32;
-        }
-    }();
-    // One job per row and KV head: the query heads sharing that KV head go together (four
-    // at a time through the grouped kernels, which read each key and value once for them).
-    // Rows are taken from both ends alternately (0, T-1, 1, T-2, ...): a causal row's cost
-    // grows with its position, and the pool hands out contiguous ranges of jobs.
     const bool by4 = std::is_same_v<T, uint16_t> && group % 4 == 0;
-    pool.parallel_for(n_tokens * h.n_head_kv, 1, [&](int thread, int64_t begin, int64_t end) {
-        float* s =
-            a.scores.data() + static_cast<size_t>(thread) * static_cast<size_t>(group * longest);
-        for (int64_t job = begin; job < end; ++job) {
-            const int64_t i = job / h.n_head_kv, kvh = job % h.n_head_kv;
-            const int64_t t = i % 2 == 0 ? i / 2 : n_tokens - 1 - i / 2;
-            const KvCache& c = *caches[static_cast<size_t>(t)];
-            const T* keys = nullptr;
-            const T* values = nullptr;
-            if constexpr (std::is_same_v<T, uint16_t>) {
-                keys = c.k16[l].data();
-                values = c.v16[l].data();
-            } else {
-                keys = c.k32[l].data();
-                values = c.v32[l].data();
-            }
-            const int64_t n_keys = position[static_cast<size_t>(t)] + 1;  // causal
-            const float* q = a.q.data() + t * h.n_embd + kvh * group * h.head_dim;
-            float* out = a.attn.data() + t * h.n_embd + kvh * group * h.head_dim;
-            const int64_t hd = h.head_dim;
-            for (int64_t g0 = 0; g0 < group; g0 += by4 ? 4 : 1) {
-                float* sg = s + g0 * n_keys;  // scores of head g0 (+1, +2, +3 follow)
-                const float* qg = q + g0 * hd;
-                for (int64_t p = 0; p < n_keys; ++p) {
-                    const T* k = keys + p * kv.width + kvh * hd;
-                    if constexpr (std::is_same_v<T, uint16_t>) {
-                        if (by4) {
-                            float d4[4];
-                            ak.dot4_f16(qg, hd, k, hd, d4);
-                            for (int j = 0; j < 4; ++j) sg[j * n_keys + p] = d4[j] * scale;
-                            continue;
-                        }
-                    }
-                    sg[p] = dot(qg, k, hd) * scale;
-                }
-                const int nh = by4 ? 4 : 1;
-                for (int j = 0; j < nh; ++j) softmax(sg + j * n_keys, n_keys);
-                float* og = out + g0 * hd;
-                for (int64_t p = 0; p < n_keys; ++p) {
-                    const T* v = values + p * kv.width + kvh * hd;
-                    if constexpr (std::is_same_v<T, uint16_t>) {
-                        if (by4) {
-                            const float w4[4] = {sg[p], sg[n_keys + p], sg[2 * n_keys + p],
-                                                 sg[3 * n_keys + p]};
-                            ak.axpy4_f16(w4, v, og, hd, hd);
-                            continue;
-                        }
-                    }
-                    axpy(sg[p], v, og, hd);
-                }
-            }
+    const auto chunks = [&](int64_t t) {
+        return (position[static_cast<size_t>(t)] + kKeyChunk) / kKeyChunk;  // of pos + 1 keys
+    };
+    std::vector<int64_t> first;  // first job of each row of the wave, then the total
+    for (int64_t t0 = 0; t0 < n_tokens;) {
+        first.assign(1, 0);
+        int64_t t1 = t0;
+        while (t1 < n_tokens &&
+               (t1 == t0 || first.back() + h.n_head_kv * chunks(t1) <= kMaxAttentionJobs)) {
+            first.push_back(first.back() + h.n_head_kv * chunks(t1));
+            ++t1;
         }
-    });
+        const int64_t jobs = first.back();
+        a.partial.resize(static_cast<size_t>(jobs * group * stride));
+        pool.parallel_for(jobs, 1, [&](int thread, int64_t begin, int64_t end) {
+            float* s = a.scores.data() +
+                       static_cast<size_t>(thread) * static_cast<size_t>(group * kKeyChunk);
+            for (int64_t job = begin; job < end; ++job) {
+                const auto row =
+                    std::upper_bound(first.begin(), first.end(), job) - first.begin() - 1;
+                const int64_t t = t0 + row;
+                const int64_t local = job - first[static_cast<size_t>(row)];
+                const int64_t nc = chunks(t);
+                const int64_t kvh = local / nc, chunk = local % nc;
+                const KvCache& c = *caches[static_cast<size_t>(t)];
+                const T* keys = nullptr;
+                const T* values = nullptr;
+                if constexpr (std::is_same_v<T, uint16_t>) {
+                    keys = c.k16[l].data() + c.at(kvh, 0);
+                    values = c.v16[l].data() + c.at(kvh, 0);
+                } else {
+                    keys = c.k32[l].data() + c.at(kvh, 0);
+                    values = c.v32[l].data() + c.at(kvh, 0);
+                }
+                const int64_t p0 = chunk * kKeyChunk;
+                const int64_t nk =
+                    std::min(position[static_cast<size_t>(t)] + 1 - p0, kKeyChunk);  // causal
+                const float* q = a.q.data() + t * h.n_embd + kvh * group * hd;
+                float* part = a.partial.data() + static_cast<size_t>(job * group * stride);
+                for (int64_t g0 = 0; g0 < group; g0 += by4 ? 4 : 1) {
+                    float* sg = s + g0 * kKeyChunk;  // scores of head g0 (+1, +2, +3 follow)
+                    const float* qg = q + g0 * hd;
+                    for (int64_t p = 0; p < nk; ++p) {
+                        const T* k = keys + (p0 + p) * hd;
+                        if constexpr (std::is_same_v<T, uint16_t>) {
+                            if (by4) {
+                                float d4[4];
+                                ak.dot4_f16(qg, hd, k, hd, d4);
+                                for (int j = 0; j < 4; ++j) sg[j * kKeyChunk + p] = d4[j] * scale;
+                                continue;
+                            }
+                            sg[p] = ak.dot_f16(qg, k, hd) * scale;
+                        } else {
+                            sg[p] = ak.dot_f32(qg, k, hd) * scale;
+                        }
+                    }
+                    const int nh = by4 ? 4 : 1;
+                    for (int j = 0; j < nh; ++j) {
+                        float* e = sg + j * kKeyChunk;
+                        float max = -INFINITY;
+                        for (int64_t p = 0; p < nk; ++p) max = std::max(max, e[p]);
+                        double sum = 0.0;
+                        for (int64_t p = 0; p < nk; ++p) {
+                            e[p] = std::exp(e[p] - max);
+                            sum += e[p];
+                        }
+                        float* pj = part + (g0 + j) * stride;
+                        pj[hd] = max;
+                        pj[hd + 1] = static_cast<float>(sum);
+                    }
+                    const T* v = values + p0 * hd;
+                    float* og = part + g0 * stride;
+                    if constexpr (std::is_same_v<T, uint16_t>) {
+                        if (by4) {
+                            ak.wsum4_f16(sg, kKeyChunk, v, nk, hd, og, stride);
+                            continue;
+                        }
+                        ak.wsum_f16(sg, v, nk, hd, og);
+                    } else {
+                        ak.wsum_f32(sg, v, nk, hd, og);
+                    }
+                }
+            }
+        });
+        // Merge the chunks of each row, KV head and query head, in chunk order.
+        pool.parallel_for((t1 - t0) * h.n_head_kv, 1, [&](int, int64_t begin, int64_t end) {
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t row = item / h.n_head_kv, kvh = item % h.n_head_kv;
+                const int64_t t = t0 + row;
+                const int64_t nc = chunks(t);
+                const float* part0 =
+                    a.partial.data() +
+                    static_cast<size_t>((first[static_cast<size_t>(row)] + kvh * nc) * group *
+                                        stride);
+                for (int64_t g = 0; g < group; ++g) {
+                    float* out = a.attn.data() + t * h.n_embd + (kvh * group + g) * hd;
+                    float top = -INFINITY;
+                    for (int64_t ci = 0; ci < nc; ++ci)
+                        top = std::max(top, part0[(ci * group + g) * stride + hd]);
+                    double total = 0.0;
+                    for (int64_t ci = 0; ci < nc; ++ci) {
+                        const float* pc = part0 + (ci * group + g) * stride;
+                        total += static_cast<double>(std::exp(pc[hd] - top)) * pc[hd + 1];
+                    }
+                    for (int64_t ci = 0; ci < nc; ++ci) {
+                        const float* pc = part0 + (ci * group + g) * stride;
+                        const auto f =
+                            static_cast<float>(static_cast<double>(std::exp(pc[hd] - top)) / total);
+                        for (int64_t d = 0; d < hd; ++d) out[d] += f * pc[d];
+                    }
+                }
+            }
+        });
+        t0 = t1;
+    }
 }
 
 void Forward::dump(const std::string& name, int il, const std::vector<float>& data, int64_t width) {

@@ -17,16 +17,23 @@
 
 namespace bitnet {
 
-// K and V of every past position, per layer: [n_ctx][n_head_kv · head_dim], fp16 by default
+// K and V of every past position, per layer, head-major: [n_head_kv][n_ctx][head_dim], so that
+// attention streams each KV head's keys and values from consecutive memory. fp16 by default
 // (as llama.cpp keeps them) or float32.
 struct KvCache {
     int64_t n_ctx = 0;
+    int64_t n_head_kv = 0;
+    int64_t head_dim = 0;
     int64_t width = 0;  // n_head_kv · head_dim
     bool f32 = false;
     std::vector<std::vector<uint16_t>> k16, v16;
     std::vector<std::vector<float>> k32, v32;
 
-    void init(int64_t n_layer, int64_t ctx, int64_t kv_width, bool use_f32);
+    void init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, bool use_f32);
+    // Index of position `pos` of KV head `head` in a layer's vector.
+    size_t at(int64_t head, int64_t pos) const {
+        return static_cast<size_t>((head * n_ctx + pos) * head_dim);
+    }
 };
 
 // Activations of the batch being processed; each row is one token.
@@ -37,7 +44,8 @@ struct Activations {
     std::vector<float> attn;      // attention output  [T, n_embd]
     std::vector<float> proj;      // projected output  [T, n_embd]
     std::vector<float> gate, up;  // FFN               [T, n_ff]
-    std::vector<float> scores;    // per thread        [threads, n_ctx]
+    std::vector<float> scores;    // per thread        [threads, group, kKeyChunk]
+    std::vector<float> partial;   // attention chunks  [jobs, group, head_dim + 2]
 };
 
 class Forward {

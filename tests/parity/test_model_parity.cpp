@@ -156,10 +156,12 @@ SynthOptions b158(int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads,
     return o;
 }
 
-std::vector<TokenId> text_ids(const std::string& model) {
+std::vector<TokenId> text_ids(const std::string& model, int repeats = 1) {
     EncodeOptions eo;
     eo.add_special = true;
-    return Model::load(model)->tokenizer().encode(kText, eo);
+    std::string text = kText;
+    for (int i = 1; i < repeats; ++i) text += std::string(" ") + kText;
+    return Model::load(model)->tokenizer().encode(text, eo);
 }
 
 // With float weights and a float KV cache nothing is quantized on our side, so the float64 pass
@@ -169,6 +171,7 @@ TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
     struct ArchCase {
         const char* name;
         SynthOptions o;
+        bool long_text = false;  // past 256 keys: attention in chunks merged by online softmax
     };
     std::vector<ArchCase> cases;
     for (const char* arch : {"bitnet", "bitnet-b1.58", "llama"}) {
@@ -184,12 +187,18 @@ TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
     SynthOptions scaled = shape(256, 2, 4, 1, 512, "f32", true);
     scaled.embd_type = GgmlType::F32;
     cases.push_back({"bitnet with .scale tensors", scaled});
+    SynthOptions grouped = shape(256, 2, 8, 2, 512, "f32");
+    grouped.embd_type = GgmlType::F32;
+    cases.push_back({"bitnet, 4x text (330 keys)", grouped, true});
     for (const ArchCase& c : cases) {
         SCOPED_TRACE(c.name);
         TempDir tmp;
         const std::string model = (tmp / "m.gguf").string();
         write_synthetic_model(c.o, model);
-        const auto ids = text_ids(model);
+        const auto ids = text_ids(model, c.long_text ? 4 : 1);
+        if (c.long_text) {
+            ASSERT_GT(ids.size(), 300u);
+        }
         const json f64 = float64_reference(model, ids);
         ASSERT_TRUE(f64.contains("logprobs"));
         const auto exact = f64["logprobs"].get<std::vector<double>>();

@@ -71,6 +71,68 @@ TEST(Engine, TokenByTokenDecodingEqualsOneBatch) {
     }
 }
 
+// Past kKeyChunk (256) keys attention is computed in chunks merged by an online softmax, the
+// chunks being the parallel jobs: a 600-token text gives the same logits in one batch on one
+// or two threads, in pieces of 100, and token by token across the 512-key boundary, with
+// grouped heads (4 per KV head: the four-head kernels), 2 per KV head, and a float32 cache.
+TEST(Engine, LongContextAttentionIsIndependentOfBatchingAndThreads) {
+    TempDir tmp;
+    struct Case {
+        const char* name;
+        int64_t heads;
+        bool kv_f32;
+    };
+    for (const Case& c : {Case{"4 heads per KV head", 8, false},
+                          Case{"2 heads per KV head", 4, false}, Case{"float32 cache", 8, true}}) {
+        SCOPED_TRACE(c.name);
+        SynthOptions o;
+        o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
+        o.n_embd = 256;
+        o.n_ff = 512;
+        o.n_head = c.heads;
+        o.n_head_kv = 2;
+        o.n_ctx = 1024;
+        o.weight_type = GgmlType::TQ2_0;
+        const std::string path = (tmp / (std::to_string(c.heads) + ".gguf")).string();
+        if (!std::filesystem::exists(path)) write_synthetic_model(o, path);
+        const auto model = Model::load(path);
+        std::string text;
+        for (int i = 0; text.size() < 2600; ++i)
+            text += "Sentence number " + std::to_string(i) + " talks about rivers and towns. ";
+        std::vector<TokenId> ids = model->tokenizer().encode(text, {true, false});
+        ASSERT_GT(ids.size(), 560u);
+        ids.resize(560);
+        SessionOptions so;
+        so.threads = 2;
+        so.n_ctx = 600;
+        so.kv_f32 = c.kv_f32;
+        SessionOptions one = so, pieces = so;
+        one.threads = 1;
+        pieces.n_batch = 100;
+        Session batch(model, so), single(model, one), chunked(model, pieces), steps(model, so);
+        batch.evaluate(ids, true);
+        single.evaluate(ids, true);
+        chunked.evaluate(ids, true);
+        const size_t split = 490;  // then token by token over positions 490..559
+        steps.evaluate(std::span<const TokenId>(ids.data(), split));
+        size_t compared = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            const auto a = batch.logits(static_cast<int64_t>(i));
+            const auto b = single.logits(static_cast<int64_t>(i));
+            const auto d = chunked.logits(static_cast<int64_t>(i));
+            ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "threads, position " << i;
+            ASSERT_TRUE(std::equal(a.begin(), a.end(), d.begin())) << "pieces, position " << i;
+            if (i >= split) {
+                steps.evaluate(std::span<const TokenId>(&ids[i], 1));
+                const auto e = steps.logits();
+                ASSERT_TRUE(std::equal(a.begin(), a.end(), e.begin())) << "steps, position " << i;
+            }
+            ++compared;
+        }
+        EXPECT_EQ(compared, ids.size());
+    }
+}
+
 TEST(Engine, ContextFullIsAClearError) {
     TempDir tmp;
     const auto model = Model::load(small_model(tmp));

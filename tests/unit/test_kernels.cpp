@@ -164,7 +164,9 @@ TEST(Kernels, Avx2ReluSquaredGluMatchesScalar) {
 }
 
 // The grouped-query attention kernels (four heads per key/value) give exactly what the
-// one-head kernels give, head by head, in the scalar set and in the AVX2 one.
+// one-head kernels give, head by head, in the scalar set and in the AVX2 one: key lengths with
+// and without SIMD tails, and value sums over 0, 1, 63, 64, 65 and 256 keys (the AVX2 kernel
+// works in blocks of 64).
 TEST(Kernels, GroupedAttentionKernelsEqualOneHead) {
     std::vector<const AttentionKernels*> sets = {&attention_scalar()};
     if (best_isa() >= Isa::Avx2) sets.push_back(attention_avx2());
@@ -178,20 +180,35 @@ TEST(Kernels, GroupedAttentionKernelsEqualOneHead) {
             for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]);
             float got[4];
             ak->dot4_f16(q.data(), n, k.data(), n, got);
-            const float w[4] = {0.25f, -1.5f, 3.0f, 1e-3f};
-            auto out = randn(static_cast<size_t>(4 * n), 5);
-            auto ref = out;
-            ak->axpy4_f16(w, k.data(), out.data(), n, n);
             for (int h = 0; h < 4; ++h) {
                 EXPECT_EQ(got[h], ak->dot_f16(q.data() + h * n, k.data(), n)) << "n=" << n;
-                ak->axpy_f16(w[h], k.data(), ref.data() + h * n, n);
                 ++compared;
             }
-            EXPECT_EQ(out, ref) << "n=" << n;
+            for (int64_t keys : {0, 1, 63, 64, 65, 256}) {
+                const int64_t ws = keys + 3;  // weights of head h at h * ws
+                const auto w = randn(static_cast<size_t>(4 * ws), static_cast<uint32_t>(keys));
+                const auto vf = randn(static_cast<size_t>(keys * n), 11, 2.0f);
+                std::vector<uint16_t> v(vf.size());
+                for (size_t i = 0; i < v.size(); ++i) v[i] = fp32_to_fp16(vf[i]);
+                std::vector<float> out(static_cast<size_t>(4 * (n + 2)), NAN), ref(out);
+                ak->wsum4_f16(w.data(), ws, v.data(), keys, n, out.data(), n + 2);
+                for (int h = 0; h < 4; ++h) {
+                    ak->wsum_f16(w.data() + h * ws, v.data(), keys, n, ref.data() + h * (n + 2));
+                    ++compared;
+                }
+                for (size_t i = 0; i < out.size(); ++i) {
+                    if (std::isnan(ref[i])) {
+                        EXPECT_TRUE(std::isnan(out[i])) << i;  // gaps between heads untouched
+                    } else {
+                        ASSERT_EQ(out[i], ref[i]) << "n=" << n << " keys=" << keys << " i=" << i;
+                    }
+                }
+            }
         }
     }
     if (best_isa() < Isa::Avx2) std::printf("[ kernels ] AVX2 attention skipped: no AVX2\n");
-    std::printf("[ kernels ] %zu grouped dot/axpy heads equal the one-head kernels\n", compared);
+    std::printf("[ kernels ] %zu grouped dot/value-sum heads equal the one-head kernels\n",
+                compared);
 }
 
 // Float kernels (AVX-512 row dots for F16/BF16/F32 weights, the AVX2 attention loops) stay
@@ -224,12 +241,27 @@ TEST(Kernels, FloatKernelsStayWithinRounding) {
         const AttentionKernels& simd = *attention_avx2();
         check(simd.dot_f16(x.data(), h.data(), n), ref.dot_f16(x.data(), h.data(), n), mag);
         check(simd.dot_f32(x.data(), w.data(), n), ref.dot_f32(x.data(), w.data(), n), mag);
-        std::vector<float> o1(x), o2(x);
-        ref.axpy_f16(0.37f, h.data(), o1.data(), n);
-        simd.axpy_f16(0.37f, h.data(), o2.data(), n);
-        for (int64_t i = 0; i < n; ++i)
-            check(o2[static_cast<size_t>(i)], o1[static_cast<size_t>(i)],
-                  1.0 + std::fabs(o1[static_cast<size_t>(i)]));
+        // Value sums over 300 keys of 64 or 100 values (the first n·... of h and w as values).
+        for (const int64_t dim : {int64_t{64}, int64_t{100}}) {
+            const int64_t keys = std::min<int64_t>(300, n / dim);
+            if (keys == 0) continue;
+            const auto wt = randn(static_cast<size_t>(keys), 77);
+            std::vector<float> o1(static_cast<size_t>(dim)), o2(o1), o3(o1), o4(o1);
+            ref.wsum_f16(wt.data(), h.data(), keys, dim, o1.data());
+            simd.wsum_f16(wt.data(), h.data(), keys, dim, o2.data());
+            ref.wsum_f32(wt.data(), w.data(), keys, dim, o3.data());
+            simd.wsum_f32(wt.data(), w.data(), keys, dim, o4.data());
+            for (int64_t d = 0; d < dim; ++d) {
+                double m16 = 0, m32 = 0;
+                for (int64_t p = 0; p < keys; ++p) {
+                    const auto i = static_cast<size_t>(p * dim + d);
+                    m16 += std::fabs(wt[static_cast<size_t>(p)] * fp16_to_fp32(h[i]));
+                    m32 += std::fabs(wt[static_cast<size_t>(p)] * w[i]);
+                }
+                check(o2[static_cast<size_t>(d)], o1[static_cast<size_t>(d)], m16);
+                check(o4[static_cast<size_t>(d)], o3[static_cast<size_t>(d)], m32);
+            }
+        }
     }
     if (best_isa() < Isa::Avx512)
         std::printf("[ kernels ] AVX-512 float dots skipped: no AVX-512\n");

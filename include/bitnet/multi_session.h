@@ -23,8 +23,9 @@ struct MultiSessionOptions {
     int64_t n_ctx = 0;      // positions per sequence; 0: the model's training context, at most 4096
     int threads = 0;        // 0: all hardware threads
     int64_t n_batch = 512;  // entries per forward pass (longer batches are split)
-    bool kv_f32 = false;    // K and V in float32 instead of fp16
-    std::string dump_dir;   // see SessionOptions::dump_dir
+    GgmlType type_k = GgmlType::F16;  // see SessionOptions::type_k
+    GgmlType type_v = GgmlType::F16;
+    std::string dump_dir;  // see SessionOptions::dump_dir
 };
 
 struct BatchEntry {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bitnet/model.h"
+#include "bitnet/types.h"
 
 namespace bitnet {
 
@@ -18,7 +19,11 @@ struct SessionOptions {
     int64_t n_batch = 512;  // tokens per forward pass while processing a prompt
     std::string dump_dir;   // write every named intermediate here (.npy); "" = off, unless the
                             // environment variable BITNET_DUMP_TENSORS names a folder
-    bool kv_f32 = false;    // keep K and V in float32 instead of fp16 (twice the memory)
+    // How K and V are cached (llama.cpp's --cache-type-k / --cache-type-v): F16 (default), F32
+    // (twice the memory) or Q8_0 (ggml's 8-bit blocks: 0.53 of F16's bytes; head_dim must be a
+    // multiple of 32). Anything else is refused with NotSupported.
+    GgmlType type_k = GgmlType::F16;
+    GgmlType type_v = GgmlType::F16;
 };
 
 class SessionImpl;

@@ -12,6 +12,7 @@
 #include "bitnet/error.h"
 #include "bitnet/session.h"
 #include "cli/commands.h"
+#include "kernels/attention.h"
 
 namespace bitnet::cli {
 
@@ -77,7 +78,7 @@ void register_bench(CLI::App& app) {
                            "Measure prompt processing and generation speed (tokens/s) against the "
                            "machine's read bandwidth");
     struct Args {
-        std::string model, layout = "auto", head_type;
+        std::string model, layout = "auto", head_type, cache_type_k = "f16", cache_type_v = "f16";
         HubArgs hf;
         int n_prompt = 128, n_gen = 32, threads = 0, reps = 3;
         int64_t depth = 0;
@@ -105,6 +106,12 @@ void register_bench(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--head-type", a->head_type,
                     "Requantize the output head at load (q8_0 or q6_k), as run and score do");
+    cmd->add_option("--cache-type-k", a->cache_type_k,
+                    "KV cache type for K (also -ctk): f16, f32 or q8_0")
+        ->capture_default_str();
+    cmd->add_option("--cache-type-v", a->cache_type_v,
+                    "KV cache type for V (also -ctv): f16, f32 or q8_0")
+        ->capture_default_str();
     cmd->add_flag("--json", a->json, "Print one JSON object as the last line");
     cmd->callback([a] {
         if (a->n_prompt == 0 && a->n_gen == 0) throw Error("nothing to measure: -p and -n are 0");
@@ -125,6 +132,8 @@ void register_bench(CLI::App& app) {
         so.threads = a->threads;
         so.n_ctx = a->depth + a->n_prompt + a->n_gen + 1;
         so.n_batch = std::max(1, a->n_prompt);
+        so.type_k = parse_cache_type(a->cache_type_k, "--cache-type-k");
+        so.type_v = parse_cache_type(a->cache_type_v, "--cache-type-v");
         Session session(model, so);
         const int threads = session.threads();
         const std::vector<TokenId> depth_ids = bench_tokens(a->depth, h.n_vocab, 1);
@@ -150,8 +159,10 @@ void register_bench(CLI::App& app) {
         const double bandwidth = measure_read_bandwidth(threads);
         // Weights plus the KV cache a decode step reads at the mean generated position.
         const double kv_mean = static_cast<double>(a->depth + a->n_prompt) + a->n_gen / 2.0;
-        const double kv_bytes =
-            2.0 * static_cast<double>(h.n_layer * h.n_head_kv * h.head_dim) * 2.0 * kv_mean;
+        const double kv_bytes = static_cast<double>(h.n_layer * h.n_head_kv) *
+                                static_cast<double>(cache_row_bytes(so.type_k, h.head_dim) +
+                                                    cache_row_bytes(so.type_v, h.head_dim)) *
+                                kv_mean;
         const double bytes = static_cast<double>(model->weight_bytes_per_token()) + kv_bytes;
         const double roofline = bandwidth > 0 ? 100.0 * g.mean * bytes / (bandwidth * 1e9) : 0;
         const std::string weight_type =
@@ -191,6 +202,8 @@ void register_bench(CLI::App& app) {
                                         {"n_prompt", a->n_prompt},
                                         {"n_gen", a->n_gen},
                                         {"n_depth", a->depth},
+                                        {"cache_type_k", a->cache_type_k},
+                                        {"cache_type_v", a->cache_type_v},
                                         {"pp_tok_s", p.mean},
                                         {"pp_stddev", p.stddev},
                                         {"tg_tok_s", g.mean},

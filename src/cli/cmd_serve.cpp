@@ -34,6 +34,8 @@ void run_serve(ServeArgs& a) {
     o.model_options = model_options(a.m);
     o.threads = a.m.threads;
     o.n_ctx = a.m.ctx;
+    o.type_k = parse_cache_type(a.m.cache_type_k, "--cache-type-k");
+    o.type_v = parse_cache_type(a.m.cache_type_v, "--cache-type-v");
     o.verbose = a.m.verbose;
     if (!a.api_key_file.empty()) {
         o.api_key = trimmed(read_text_file(a.api_key_file));

@@ -46,6 +46,8 @@ struct ModelArgs {
     std::string layout = "auto";
     std::string dump;
     std::string head_type;
+    std::string cache_type_k = "f16";
+    std::string cache_type_v = "f16";
     bool verbose = false;
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args, const std::string& verbose_help);
@@ -55,7 +57,9 @@ const std::string& model_path(const ModelArgs& args);
 ModelOptions model_options(const ModelArgs& args);
 // Loads the model as the options say and prints its warnings (and, with -v, assumptions).
 std::shared_ptr<Model> load_model(const ModelArgs& args);
+// The session options the flags ask for (throws for a bad -ctk/-ctv).
 SessionOptions session_options(const ModelArgs& args);
+GgmlType parse_cache_type(const std::string& name, const char* option);
 
 // Warnings about the file (always) and the assumptions taken loading it (with --verbose), on
 // stderr.

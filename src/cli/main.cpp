@@ -39,7 +39,8 @@ int run(int argc, char** argv) {
     bitnet::cli::register_chat(app);
     bitnet::cli::register_template(app);
     bitnet::cli::register_serve(app);
-    // llama.cpp's single-dash long options (system prompt, slots); CLI11 only knows --long.
+    // llama.cpp's single-dash long options (system prompt, slots, hub, KV cache types); CLI11
+    // only knows --long.
     std::vector<std::string> args(argv + 1, argv + argc);
     for (std::string& a : args) {
         if (a == "-sys") a = "--system-prompt";
@@ -47,6 +48,8 @@ int run(int argc, char** argv) {
         if (a == "-np") a = "--parallel";
         if (a == "-hf" || a == "-hfr") a = "--hf-repo";
         if (a == "-hff") a = "--hf-file";
+        if (a == "-ctk") a = "--cache-type-k";
+        if (a == "-ctv") a = "--cache-type-v";
     }
     std::reverse(args.begin(), args.end());
     try {

@@ -78,7 +78,23 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_h
         "--head-type", a.head_type,
         "Requantize the output head at load: q8_0 or q6_k (0.53 or 0.41 of the bytes of "
         "an F16 head per token; the embedding lookup stays exact)");
+    cmd->add_option("--cache-type-k", a.cache_type_k,
+                    "KV cache type for K (also -ctk): f16, f32 or q8_0 (0.53 of f16's bytes)")
+        ->capture_default_str();
+    cmd->add_option("--cache-type-v", a.cache_type_v,
+                    "KV cache type for V (also -ctv): f16, f32 or q8_0")
+        ->capture_default_str();
     cmd->add_flag("-v,--verbose", a.verbose, verbose_help);
+}
+
+GgmlType parse_cache_type(const std::string& name, const char* option) {
+    for (const char* t : {"f16", "f32", "q8_0"}) {
+        if (name == t) return *type_from_name(name);
+    }
+    if (type_from_name(name))
+        throw NotSupported(std::string(option) + " " + name +
+                           " (the KV cache can be f16, f32 or q8_0)");
+    throw Error(std::string(option) + " '" + name + "' is not one of f16, f32, q8_0");
 }
 
 I2sLayout parse_i2s_layout(const std::string& name) {
@@ -126,6 +142,8 @@ SessionOptions session_options(const ModelArgs& a) {
     so.n_ctx = a.ctx;
     so.threads = a.threads;
     so.dump_dir = a.dump;
+    so.type_k = parse_cache_type(a.cache_type_k, "--cache-type-k");
+    so.type_v = parse_cache_type(a.cache_type_v, "--cache-type-v");
     return so;
 }
 

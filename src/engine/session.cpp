@@ -6,9 +6,11 @@
 #include <algorithm>
 
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "bitnet/error.h"
+#include "kernels/attention.h"
 #include "model/forward.h"
 
 namespace bitnet {
@@ -28,8 +30,20 @@ MultiSessionOptions checked(const Model& m, MultiSessionOptions o) {
     if (o.threads < 1 || o.threads > 1024)
         throw Error("thread count " + std::to_string(o.threads) + " is outside 1..1024");
     // Refuse KV caches the machine cannot hold, before allocating (and touching) them.
-    const double per_seq = 2.0 * static_cast<double>(h.n_layer) * static_cast<double>(o.n_ctx) *
-                           static_cast<double>(h.n_head_kv * h.head_dim) * (o.kv_f32 ? 4.0 : 2.0);
+    for (const auto& [type, option] :
+         {std::pair{o.type_k, "--cache-type-k"}, std::pair{o.type_v, "--cache-type-v"}}) {
+        if (type != GgmlType::F16 && type != GgmlType::F32 && type != GgmlType::Q8_0)
+            throw NotSupported(std::string(option) + " " + std::string(type_name(type)) +
+                               " (the KV cache can be f16, f32 or q8_0)");
+        if (!cache_type_supported(type, h.head_dim))
+            throw NotSupported(std::string(option) + " " + std::string(type_name(type)) +
+                               " with heads of " + std::to_string(h.head_dim) +
+                               " values (q8_0 needs a multiple of 32)");
+    }
+    const double per_seq = static_cast<double>(h.n_layer) * static_cast<double>(o.n_ctx) *
+                           static_cast<double>(h.n_head_kv) *
+                           static_cast<double>(cache_row_bytes(o.type_k, h.head_dim) +
+                                               cache_row_bytes(o.type_v, h.head_dim));
     const double kv_bytes = per_seq * o.n_seq;
     const double ram =
         static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
@@ -62,7 +76,8 @@ class MultiSessionImpl {
           history(static_cast<size_t>(o.n_seq)),
           forward(model->impl(), kv[0], pool) {
         const Hparams& h = model->hparams();
-        for (KvCache& c : kv) c.init(h.n_layer, o.n_ctx, h.n_head_kv, h.head_dim, o.kv_f32);
+        for (KvCache& c : kv)
+            c.init(h.n_layer, o.n_ctx, h.n_head_kv, h.head_dim, o.type_k, o.type_v);
         forward.dump_dir = o.dump_dir;
     }
 
@@ -208,21 +223,14 @@ void MultiSession::fork(int src, int dst, int64_t n) {
     const KvCache& from = s.kv[static_cast<size_t>(src)];
     KvCache& to = s.kv[static_cast<size_t>(dst)];
     // The first n positions of every KV head (the cache is head-major).
-    const auto count = static_cast<std::ptrdiff_t>(n * from.head_dim);
-    const auto copy = [&](const auto& from_layer, auto& to_layer) {
+    for (size_t l = 0; l < from.k.size(); ++l) {
         for (int64_t hh = 0; hh < from.n_head_kv; ++hh) {
-            const auto s0 = static_cast<std::ptrdiff_t>(from.at(hh, 0));
-            std::copy(from_layer.begin() + s0, from_layer.begin() + s0 + count,
-                      to_layer.begin() + static_cast<std::ptrdiff_t>(to.at(hh, 0)));
-        }
-    };
-    for (size_t l = 0; l < (from.f32 ? from.k32.size() : from.k16.size()); ++l) {
-        if (from.f32) {
-            copy(from.k32[l], to.k32[l]);
-            copy(from.v32[l], to.v32[l]);
-        } else {
-            copy(from.k16[l], to.k16[l]);
-            copy(from.v16[l], to.v16[l]);
+            std::memcpy(to.k[l].data() + to.row(hh, 0) * to.k_row,
+                        from.k[l].data() + from.row(hh, 0) * from.k_row,
+                        static_cast<size_t>(n) * from.k_row);
+            std::memcpy(to.v[l].data() + to.row(hh, 0) * to.v_row,
+                        from.v[l].data() + from.row(hh, 0) * from.v_row,
+                        static_cast<size_t>(n) * from.v_row);
         }
     }
     s.history[static_cast<size_t>(dst)].assign(h.begin(), h.begin() + n);
@@ -237,9 +245,11 @@ int64_t MultiSession::reuse_prefix(int seq, std::span<const TokenId> ids) {
 }
 uint64_t MultiSession::kv_bytes() const {
     const Hparams& h = impl_->model->hparams();
-    return 2ull * static_cast<uint64_t>(h.n_layer) * static_cast<uint64_t>(impl_->options.n_ctx) *
-           static_cast<uint64_t>(h.n_head_kv * h.head_dim) * (impl_->options.kv_f32 ? 4u : 2u) *
-           static_cast<uint64_t>(impl_->options.n_seq);
+    const MultiSessionOptions& o = impl_->options;
+    return static_cast<uint64_t>(h.n_layer) * static_cast<uint64_t>(o.n_ctx) *
+           static_cast<uint64_t>(h.n_head_kv) *
+           (cache_row_bytes(o.type_k, h.head_dim) + cache_row_bytes(o.type_v, h.head_dim)) *
+           static_cast<uint64_t>(o.n_seq);
 }
 const Model& MultiSession::model() const {
     return *impl_->model;
@@ -252,8 +262,8 @@ int MultiSession::threads() const {
 class SessionImpl {
   public:
     SessionImpl(std::shared_ptr<const Model> m, const SessionOptions& o)
-        : multi(std::move(m),
-                MultiSessionOptions{1, o.n_ctx, o.threads, o.n_batch, o.kv_f32, o.dump_dir}) {}
+        : multi(std::move(m), MultiSessionOptions{1, o.n_ctx, o.threads, o.n_batch, o.type_k,
+                                                  o.type_v, o.dump_dir}) {}
     MultiSession multi;
     int64_t logit_rows = 0;  // tokens of the last evaluation
     bool all_rows = false;

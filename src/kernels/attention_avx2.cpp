@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 #include "core/fp16.h"
 #include "kernels/attention.h"
+#include "quant/blocks.h"
 
 namespace bitnet {
 
@@ -18,68 +18,115 @@ inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-inline __m256 load_half8(const uint16_t* p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-float dot_f16(const float* q, const uint16_t* k, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t d = 0;
-    for (; d + 16 <= n; d += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load_half8(k + d), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), load_half8(k + d + 8), a1);
+// Reading a cached row of one type: values d..d+7 and d..d+15 as floats (d a multiple of 8 or
+// 16; Q8_0 rows are whole blocks, so only the 16-value form and no tail meet them), one value
+// (tails), and the row's size in bytes.
+struct F16Row {
+    static __m256 load8(const void* row, int64_t d) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d)));
     }
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; d < n; ++d) s += q[d] * fp16_to_fp32(k[d]);
-    return s;
-}
-
-float dot_f32(const float* q, const float* k, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t d = 0;
-    for (; d + 16 <= n; d += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(k + d + 8), a1);
+    static void load16(const void* row, int64_t d, __m256& x0, __m256& x1) {
+        x0 = load8(row, d);
+        x1 = load8(row, d + 8);
     }
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; d < n; ++d) s += q[d] * k[d];
-    return s;
-}
+    static float at(const void* row, int64_t d) {
+        return fp16_to_fp32(static_cast<const uint16_t*>(row)[d]);
+    }
+    static size_t bytes(int64_t n) { return static_cast<size_t>(n) * 2; }
+};
 
-// dot_f16 for four heads: per head the same two running sums, the same horizontal sum and
-// the same scalar tail; the key is converted once.
-void dot4_f16(const float* q, int64_t qs, const uint16_t* k, int64_t n, float* out) {
-    __m256 a[4][2];
+struct F32Row {
+    static __m256 load8(const void* row, int64_t d) {
+        return _mm256_loadu_ps(static_cast<const float*>(row) + d);
+    }
+    static void load16(const void* row, int64_t d, __m256& x0, __m256& x1) {
+        x0 = load8(row, d);
+        x1 = load8(row, d + 8);
+    }
+    static float at(const void* row, int64_t d) { return static_cast<const float*>(row)[d]; }
+    static size_t bytes(int64_t n) { return static_cast<size_t>(n) * 4; }
+};
+
+// Q8_0 values: the scale times the int8 value (ggml's dequantization), rounded to float.
+struct Q8Row {
+    static __m256 ints8(const int8_t* p) {
+        return _mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    }
+    static __m256 load8(const void* row, int64_t d) {
+        const auto& b = static_cast<const BlockQ8_0*>(row)[d / 32];
+        return _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(b.d)), ints8(b.qs + d % 32));
+    }
+    static void load16(const void* row, int64_t d, __m256& x0, __m256& x1) {
+        const auto& b = static_cast<const BlockQ8_0*>(row)[d / 32];
+        const __m256 s = _mm256_set1_ps(fp16_to_fp32(b.d));
+        x0 = _mm256_mul_ps(s, ints8(b.qs + d % 32));
+        x1 = _mm256_mul_ps(s, ints8(b.qs + d % 32 + 8));
+    }
+    static float at(const void* row, int64_t d) {
+        const auto& b = static_cast<const BlockQ8_0*>(row)[d / 32];
+        return static_cast<float>(b.qs[d % 32]) * fp16_to_fp32(b.d);
+    }
+    static size_t bytes(int64_t n) { return static_cast<size_t>(n / 32) * sizeof(BlockQ8_0); }
+};
+
+// q · k for H heads at once (q + h * qs): per head two running sums over 16 values, their
+// horizontal sum, then the scalar tail; the key converted once. Identical per head for any H.
+template <int H, typename Row>
+void dot_heads(const float* q, int64_t qs, const void* k, int64_t n, float* out) {
+    __m256 a[H][2];
     for (auto& h : a) h[0] = h[1] = _mm256_setzero_ps();
     int64_t d = 0;
     for (; d + 16 <= n; d += 16) {
-        const __m256 k0 = load_half8(k + d), k1 = load_half8(k + d + 8);
-        for (int h = 0; h < 4; ++h) {
+        __m256 k0, k1;
+        Row::load16(k, d, k0, k1);
+        for (int h = 0; h < H; ++h) {
             a[h][0] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + d), k0, a[h][0]);
             a[h][1] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * qs + d + 8), k1, a[h][1]);
         }
     }
-    for (int h = 0; h < 4; ++h) {
+    for (int h = 0; h < H; ++h) {
         float s = hsum(_mm256_add_ps(a[h][0], a[h][1]));
-        for (int64_t e = d; e < n; ++e) s += q[h * qs + e] * fp16_to_fp32(k[e]);
+        for (int64_t e = d; e < n; ++e) s += q[h * qs + e] * Row::at(k, e);
         out[h] = s;
     }
+}
+
+// Q8_0 keys: per block the float sum of q times the int8 values (two running sums), then one
+// fused multiply-add by the block's scale; a horizontal sum at the end.
+template <int H>
+void dot_heads_q8(const float* q, int64_t qs, const void* k, int64_t n, float* out) {
+    const auto* b = static_cast<const BlockQ8_0*>(k);
+    __m256 acc[H];
+    for (auto& x : acc) x = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n / 32; ++j) {
+        const __m256 k0 = Q8Row::ints8(b[j].qs), k1 = Q8Row::ints8(b[j].qs + 8);
+        const __m256 k2 = Q8Row::ints8(b[j].qs + 16), k3 = Q8Row::ints8(b[j].qs + 24);
+        const __m256 scale = _mm256_set1_ps(fp16_to_fp32(b[j].d));
+        for (int h = 0; h < H; ++h) {
+            const float* qh = q + h * qs + 32 * j;
+            __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(qh), k0);
+            __m256 s1 = _mm256_mul_ps(_mm256_loadu_ps(qh + 8), k1);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 16), k2, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 24), k3, s1);
+            acc[h] = _mm256_fmadd_ps(scale, _mm256_add_ps(s0, s1), acc[h]);
+        }
+    }
+    for (int h = 0; h < H; ++h) out[h] = hsum(acc[h]);
 }
 
 // The weighted sum of H heads' values: per 16 values, 2·H running sums in registers over a
 // block of 64 keys (whose values stay in L1 across the passes), a fused multiply-add per key
 // in ascending order; between blocks the sums rest in `out` (exactly). Each element gets the
 // same operations for any H.
-template <int H, typename T>
-void wsum_heads(const float* w, int64_t ws, const T* v, int64_t n_keys, int64_t n, float* out,
+template <int H, typename Row>
+void wsum_heads(const float* w, int64_t ws, const void* v, int64_t n_keys, int64_t n, float* out,
                 int64_t os) {
     constexpr int64_t kBlock = 64;
-    const auto load8 = [](const T* p) {
-        if constexpr (std::is_same_v<T, uint16_t>) {
-            return load_half8(p);
-        } else {
-            return _mm256_loadu_ps(p);
-        }
+    const size_t row_bytes = Row::bytes(n);
+    const auto row = [&](int64_t p) {
+        return static_cast<const uint8_t*>(v) + static_cast<size_t>(p) * row_bytes;
     };
     if (n_keys <= 0) {
         for (int h = 0; h < H; ++h)
@@ -96,7 +143,8 @@ void wsum_heads(const float* w, int64_t ws, const T* v, int64_t n_keys, int64_t 
                 acc[h][1] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + d + 8);
             }
             for (int64_t p = p0; p < p1; ++p) {
-                const __m256 x0 = load8(v + p * n + d), x1 = load8(v + p * n + d + 8);
+                __m256 x0, x1;
+                Row::load16(row(p), d, x0, x1);
                 for (int h = 0; h < H; ++h) {
                     const __m256 wb = _mm256_broadcast_ss(w + h * ws + p);
                     acc[h][0] = _mm256_fmadd_ps(wb, x0, acc[h][0]);
@@ -113,7 +161,7 @@ void wsum_heads(const float* w, int64_t ws, const T* v, int64_t n_keys, int64_t 
             for (int h = 0; h < H; ++h)
                 acc[h] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + d);
             for (int64_t p = p0; p < p1; ++p) {
-                const __m256 x = load8(v + p * n + d);
+                const __m256 x = Row::load8(row(p), d);
                 for (int h = 0; h < H; ++h)
                     acc[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + h * ws + p), x, acc[h]);
             }
@@ -122,37 +170,44 @@ void wsum_heads(const float* w, int64_t ws, const T* v, int64_t n_keys, int64_t 
         for (; d < n; ++d) {
             for (int h = 0; h < H; ++h) {
                 float acc = p0 == 0 ? 0.0f : out[h * os + d];
-                for (int64_t p = p0; p < p1; ++p) {
-                    float x;
-                    if constexpr (std::is_same_v<T, uint16_t>) {
-                        x = fp16_to_fp32(v[p * n + d]);
-                    } else {
-                        x = v[p * n + d];
-                    }
-                    acc = std::fma(w[h * ws + p], x, acc);
-                }
+                for (int64_t p = p0; p < p1; ++p)
+                    acc = std::fma(w[h * ws + p], Row::at(row(p), d), acc);
                 out[h * os + d] = acc;
             }
         }
     }
 }
 
-void wsum_f16(const float* w, const uint16_t* v, int64_t n_keys, int64_t n, float* out) {
-    wsum_heads<1>(w, 0, v, n_keys, n, out, 0);
-}
-void wsum_f32(const float* w, const float* v, int64_t n_keys, int64_t n, float* out) {
-    wsum_heads<1>(w, 0, v, n_keys, n, out, 0);
-}
-void wsum4_f16(const float* w, int64_t ws, const uint16_t* v, int64_t n_keys, int64_t n, float* out,
-               int64_t os) {
-    wsum_heads<4>(w, ws, v, n_keys, n, out, os);
+template <typename Row>
+CacheKernels kernels_of() {
+    CacheKernels k{};
+    if constexpr (std::is_same_v<Row, Q8Row>) {
+        k.dot = [](const float* q, const void* key, int64_t n) {
+            float r;
+            dot_heads_q8<1>(q, 0, key, n, &r);
+            return r;
+        };
+        k.dot4 = dot_heads_q8<4>;
+    } else {
+        k.dot = [](const float* q, const void* key, int64_t n) {
+            float r;
+            dot_heads<1, Row>(q, 0, key, n, &r);
+            return r;
+        };
+        k.dot4 = dot_heads<4, Row>;
+    }
+    k.wsum = [](const float* w, const void* v, int64_t n_keys, int64_t n, float* out) {
+        wsum_heads<1, Row>(w, 0, v, n_keys, n, out, 0);
+    };
+    k.wsum4 = wsum_heads<4, Row>;
+    return k;
 }
 
 }  // namespace
 
 const AttentionKernels* attention_avx2() {
-    static const AttentionKernels k{dot_f16,  dot_f32,   dot4_f16, wsum_f16,
-                                    wsum_f32, wsum4_f16, "avx2"};
+    static const AttentionKernels k{kernels_of<F16Row>(), kernels_of<F32Row>(), kernels_of<Q8Row>(),
+                                    "avx2"};
     return &k;
 }
 

@@ -16,20 +16,20 @@
 
 namespace bitnet {
 
-void KvCache::init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, bool use_f32) {
+void KvCache::init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, GgmlType tk,
+                   GgmlType tv) {
     n_ctx = ctx;
     n_head_kv = heads;
     head_dim = dim;
     width = heads * dim;
-    f32 = use_f32;
-    const auto layers = static_cast<size_t>(n_layer), n = static_cast<size_t>(ctx * width);
-    if (f32) {
-        k32.assign(layers, std::vector<float>(n));
-        v32.assign(layers, std::vector<float>(n));
-    } else {
-        k16.assign(layers, std::vector<uint16_t>(n));
-        v16.assign(layers, std::vector<uint16_t>(n));
-    }
+    type_k = tk;
+    type_v = tv;
+    k_row = cache_row_bytes(tk, dim);
+    v_row = cache_row_bytes(tv, dim);
+    const auto layers = static_cast<size_t>(n_layer);
+    const auto rows = static_cast<size_t>(ctx * heads);
+    k.assign(layers, std::vector<uint8_t>(rows * k_row));
+    v.assign(layers, std::vector<uint8_t>(rows * v_row));
 }
 
 Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads)
@@ -123,29 +123,15 @@ void Forward::attention(int il) {
     for_rows([&](int64_t t) {
         KvCache& c = *caches[static_cast<size_t>(t)];
         const int64_t pos = position[static_cast<size_t>(t)];
-        const auto hd = static_cast<size_t>(c.head_dim);
         for (int64_t kvh = 0; kvh < c.n_head_kv; ++kvh) {
-            const size_t off = c.at(kvh, pos);
-            const float* k =
-                a.k.data() + static_cast<size_t>(t) * w + static_cast<size_t>(kvh) * hd;
-            const float* v =
-                a.v.data() + static_cast<size_t>(t) * w + static_cast<size_t>(kvh) * hd;
-            if (c.f32) {
-                std::copy(k, k + hd, c.k32[l].data() + off);
-                std::copy(v, v + hd, c.v32[l].data() + off);
-            } else {
-                for (size_t i = 0; i < hd; ++i) {
-                    c.k16[l][off + i] = fp32_to_fp16(k[i]);
-                    c.v16[l][off + i] = fp32_to_fp16(v[i]);
-                }
-            }
+            const size_t at = static_cast<size_t>(t) * w + static_cast<size_t>(kvh * c.head_dim);
+            cache_store_row(c.type_k, a.k.data() + at, c.head_dim,
+                            c.k[l].data() + c.row(kvh, pos) * c.k_row);
+            cache_store_row(c.type_v, a.v.data() + at, c.head_dim,
+                            c.v[l].data() + c.row(kvh, pos) * c.v_row);
         }
     });
-    if (kv.f32) {
-        attend<float>(il);
-    } else {
-        attend<uint16_t>(il);
-    }
+    attend(il);
 }
 
 // Attention of one row and KV head is computed in chunks of kKeyChunk keys (a fixed split that
@@ -158,7 +144,6 @@ constexpr int64_t kKeyChunk = 256;
 // Jobs whose partial results are held at once (rows are taken in waves below this).
 constexpr int64_t kMaxAttentionJobs = 2048;
 
-template <typename T>
 void Forward::attend(int il) {
     const Hparams& h = m.hp;
     const auto l = static_cast<size_t>(il);
@@ -169,7 +154,7 @@ void Forward::attend(int il) {
     const int64_t stride = hd + 2;  // per query head in a job: o, then m and l
     a.scores.resize(static_cast<size_t>(pool.size() * group * kKeyChunk));
     const AttentionKernels& ak = attention_kernels();
-    const bool by4 = std::is_same_v<T, uint16_t> && group % 4 == 0;
+    const bool by4 = group % 4 == 0;
     const auto chunks = [&](int64_t t) {
         return (position[static_cast<size_t>(t)] + kKeyChunk) / kKeyChunk;  // of pos + 1 keys
     };
@@ -195,38 +180,29 @@ void Forward::attend(int il) {
                 const int64_t nc = chunks(t);
                 const int64_t kvh = local / nc, chunk = local % nc;
                 const KvCache& c = *caches[static_cast<size_t>(t)];
-                const T* keys = nullptr;
-                const T* values = nullptr;
-                if constexpr (std::is_same_v<T, uint16_t>) {
-                    keys = c.k16[l].data() + c.at(kvh, 0);
-                    values = c.v16[l].data() + c.at(kvh, 0);
-                } else {
-                    keys = c.k32[l].data() + c.at(kvh, 0);
-                    values = c.v32[l].data() + c.at(kvh, 0);
-                }
+                const CacheKernels& kk = ak.of(c.type_k);
+                const CacheKernels& vk = ak.of(c.type_v);
                 const int64_t p0 = chunk * kKeyChunk;
+                const uint8_t* keys = c.k[l].data() + c.row(kvh, p0) * c.k_row;
+                const uint8_t* values = c.v[l].data() + c.row(kvh, p0) * c.v_row;
                 const int64_t nk =
                     std::min(position[static_cast<size_t>(t)] + 1 - p0, kKeyChunk);  // causal
                 const float* q = a.q.data() + t * h.n_embd + kvh * group * hd;
                 float* part = a.partial.data() + static_cast<size_t>(job * group * stride);
-                for (int64_t g0 = 0; g0 < group; g0 += by4 ? 4 : 1) {
+                const int nh = by4 ? 4 : 1;
+                for (int64_t g0 = 0; g0 < group; g0 += nh) {
                     float* sg = s + g0 * kKeyChunk;  // scores of head g0 (+1, +2, +3 follow)
                     const float* qg = q + g0 * hd;
                     for (int64_t p = 0; p < nk; ++p) {
-                        const T* k = keys + (p0 + p) * hd;
-                        if constexpr (std::is_same_v<T, uint16_t>) {
-                            if (by4) {
-                                float d4[4];
-                                ak.dot4_f16(qg, hd, k, hd, d4);
-                                for (int j = 0; j < 4; ++j) sg[j * kKeyChunk + p] = d4[j] * scale;
-                                continue;
-                            }
-                            sg[p] = ak.dot_f16(qg, k, hd) * scale;
+                        const uint8_t* k = keys + static_cast<size_t>(p) * c.k_row;
+                        if (by4) {
+                            float d4[4];
+                            kk.dot4(qg, hd, k, hd, d4);
+                            for (int j = 0; j < 4; ++j) sg[j * kKeyChunk + p] = d4[j] * scale;
                         } else {
-                            sg[p] = ak.dot_f32(qg, k, hd) * scale;
+                            sg[p] = kk.dot(qg, k, hd) * scale;
                         }
                     }
-                    const int nh = by4 ? 4 : 1;
                     for (int j = 0; j < nh; ++j) {
                         float* e = sg + j * kKeyChunk;
                         float max = -INFINITY;
@@ -240,16 +216,11 @@ void Forward::attend(int il) {
                         pj[hd] = max;
                         pj[hd + 1] = static_cast<float>(sum);
                     }
-                    const T* v = values + p0 * hd;
                     float* og = part + g0 * stride;
-                    if constexpr (std::is_same_v<T, uint16_t>) {
-                        if (by4) {
-                            ak.wsum4_f16(sg, kKeyChunk, v, nk, hd, og, stride);
-                            continue;
-                        }
-                        ak.wsum_f16(sg, v, nk, hd, og);
+                    if (by4) {
+                        vk.wsum4(sg, kKeyChunk, values, nk, hd, og, stride);
                     } else {
-                        ak.wsum_f32(sg, v, nk, hd, og);
+                        vk.wsum(sg, values, nk, hd, og);
                     }
                 }
             }

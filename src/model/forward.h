@@ -17,23 +17,23 @@
 
 namespace bitnet {
 
-// K and V of every past position, per layer, head-major: [n_head_kv][n_ctx][head_dim], so that
-// attention streams each KV head's keys and values from consecutive memory. fp16 by default
-// (as llama.cpp keeps them) or float32.
+// K and V of every past position, per layer, head-major: [n_head_kv][n_ctx] rows of head_dim
+// values, so that attention streams each KV head's keys and values from consecutive memory.
+// Each of K and V is held in F16 (the default, as llama.cpp), F32 or Q8_0 (kernels/attention.h).
 struct KvCache {
     int64_t n_ctx = 0;
     int64_t n_head_kv = 0;
     int64_t head_dim = 0;
     int64_t width = 0;  // n_head_kv · head_dim
-    bool f32 = false;
-    std::vector<std::vector<uint16_t>> k16, v16;
-    std::vector<std::vector<float>> k32, v32;
+    GgmlType type_k = GgmlType::F16;
+    GgmlType type_v = GgmlType::F16;
+    size_t k_row = 0;  // bytes of one cached key (head_dim values)
+    size_t v_row = 0;
+    std::vector<std::vector<uint8_t>> k, v;  // per layer
 
-    void init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, bool use_f32);
-    // Index of position `pos` of KV head `head` in a layer's vector.
-    size_t at(int64_t head, int64_t pos) const {
-        return static_cast<size_t>((head * n_ctx + pos) * head_dim);
-    }
+    void init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, GgmlType tk, GgmlType tv);
+    // Row index of position `pos` of KV head `head` (times k_row or v_row for the byte offset).
+    size_t row(int64_t head, int64_t pos) const { return static_cast<size_t>(head * n_ctx + pos); }
 };
 
 // Activations of the batch being processed; each row is one token.
@@ -95,7 +95,6 @@ class Forward {
     // Norm(x) → Q, K, V → RoPE → causal attention, leaving the result in a.attn.
     void self_attention(const LayerWeights& lw, int il);
     void attention(int il);
-    template <typename T>
     void attend(int il);
     void add(std::vector<float>& x, const std::vector<float>& y);
     // run() without the logits check.

@@ -43,9 +43,13 @@ struct Scheduler::Slot {
 Scheduler::Scheduler(const std::shared_ptr<const Model>& model, const SchedulerOptions& options)
     : model_(model),
       options_(options),
-      session_(model,
-               MultiSessionOptions{
-                   options.n_slots, options.n_ctx, options.threads, options.n_batch, false, {}}),
+      session_(model, MultiSessionOptions{options.n_slots,
+                                          options.n_ctx,
+                                          options.threads,
+                                          options.n_batch,
+                                          options.type_k,
+                                          options.type_v,
+                                          {}}),
       n_ctx_(session_.n_ctx()),
       kv_bytes_(session_.kv_bytes()),
       slots_(static_cast<size_t>(options.n_slots)) {

@@ -77,9 +77,11 @@ struct SchedulerOptions {
     int n_slots = 4;
     int64_t n_ctx = 0;  // per slot
     int threads = 0;
-    int64_t n_batch = 512;  // entries per forward pass
-    int64_t n_chunk = 128;  // prompt tokens per step while other slots generate
-    int max_queue = 64;     // waiting requests beyond the busy slots
+    int64_t n_batch = 512;            // entries per forward pass
+    int64_t n_chunk = 128;            // prompt tokens per step while other slots generate
+    int max_queue = 64;               // waiting requests beyond the busy slots
+    GgmlType type_k = GgmlType::F16;  // KV cache types (SessionOptions::type_k)
+    GgmlType type_v = GgmlType::F16;
 };
 
 struct SlotInfo {

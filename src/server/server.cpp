@@ -891,7 +891,8 @@ int run_server(const ServerOptions& o) {
         for (const std::string& n : st.formatter->notices())
             std::fprintf(stderr, "note: %s\n", n.c_str());
         auto scheduler = std::make_unique<Scheduler>(
-            st.model, SchedulerOptions{o.n_slots, o.n_ctx, o.threads, o.n_batch, 128, o.max_queue});
+            st.model, SchedulerOptions{o.n_slots, o.n_ctx, o.threads, o.n_batch, 128, o.max_queue,
+                                       o.type_k, o.type_v});
         st.model_id =
             o.alias.empty() ? std::filesystem::path(o.model_path).filename().string() : o.alias;
         {

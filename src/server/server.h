@@ -25,6 +25,8 @@ struct ServerOptions {
     int64_t n_ctx = 0;  // per slot; 0: the model's training context, at most 4096
     int threads = 0;
     int64_t n_batch = 512;
+    GgmlType type_k = GgmlType::F16;  // KV cache types (-ctk/-ctv)
+    GgmlType type_v = GgmlType::F16;
     std::string api_key;  // "" = no key
     std::string alias;    // the model id clients see ("" = the file name)
     ChatTemplateOptions chat_template;

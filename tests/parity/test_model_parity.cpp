@@ -145,6 +145,36 @@ TEST(BitnetVsLlamaCpp, LogProbsGreedyAndAccuracy) {
     EXPECT_LE(ours_total, llama_total * 1.01) << "less accurate than llama.cpp over the suite";
 }
 
+// llama.cpp's -ctk q8_0 -ctv q8_0 against ours on float-weight models (nothing else quantized):
+// both against the float64 pass, ours no less accurate; and close to each other.
+TEST(KvCacheQ8_0, AgainstLlamaCppAndFloat64) {
+    const Shape shapes[] = {{"f16 256x2 gqa", shape(256, 2, 4, 2, 768, "f16")},
+                            {"f32 512x2 gqa4", shape(512, 2, 8, 2, 1024, "f32")}};
+    for (const Shape& sh : shapes) {
+        SCOPED_TRACE(sh.name);
+        TempDir tmp;
+        const std::string model = (tmp / "model.gguf").string();
+        write_synthetic_model(sh.o, model);
+        EncodeOptions eo;
+        eo.add_special = true;
+        const std::vector<TokenId> ids = Model::load(model)->tokenizer().encode(kText, eo);
+        const json ref = llama_cpp(model, ids, 0, GgmlType::Q8_0);
+        const json f64 = float64_reference(model, ids);
+        ASSERT_TRUE(ref.contains("logprobs") && f64.contains("logprobs"));
+        const auto theirs = ref["logprobs"].get<std::vector<double>>();
+        const auto exact = f64["logprobs"].get<std::vector<double>>();
+        const auto ours = our_logprobs(model, ids, GgmlType::Q8_0);
+        const Stats vs = compare(ours, theirs), e_ours = compare(ours, exact),
+                    e_theirs = compare(theirs, exact);
+        std::printf(
+            "[ q8_0 KV ] %-16s %3zu positions  |ours - llama.cpp| mean %.5f max %.5f   mean error "
+            "vs float64: ours %.5f, llama.cpp %.5f\n",
+            sh.name, ours.size(), vs.mean, vs.max, e_ours.mean, e_theirs.mean);
+        EXPECT_LT(vs.mean, 0.1);
+        EXPECT_LE(e_ours.mean, e_theirs.mean * 1.25 + 1e-3) << "less accurate than llama.cpp";
+    }
+}
+
 SynthOptions b158(int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads, int64_t ff,
                   GgmlType type, uint64_t seed) {
     SynthOptions o = shape(embd, layers, heads, kv_heads, ff, "f32");
@@ -202,15 +232,19 @@ TEST(ArchitecturesVsFloat64, FloatWeightsAgreeToFloatPrecision) {
         const json f64 = float64_reference(model, ids);
         ASSERT_TRUE(f64.contains("logprobs"));
         const auto exact = f64["logprobs"].get<std::vector<double>>();
-        const Stats e = compare(our_logprobs(model, ids, true), exact);
+        const Stats e = compare(our_logprobs(model, ids, GgmlType::F32), exact);
         const Stats e16 = compare(our_logprobs(model, ids), exact);
+        const Stats e8 = compare(our_logprobs(model, ids, GgmlType::Q8_0), exact);
         std::printf(
             "[ float64 ] %-28s %3zu positions, f32 weights: mean |Δ| %.2e, max %.2e (fp16 KV "
-            "cache: mean %.2e)\n",
-            c.name, ids.size() - 1, e.mean, e.max, e16.mean);
+            "cache: mean %.2e, q8_0: %.2e)\n",
+            c.name, ids.size() - 1, e.mean, e.max, e16.mean, e8.mean);
         EXPECT_LT(e.mean, 1e-4);
         EXPECT_LT(e.max, 1e-3);
         EXPECT_LT(e16.mean, 5e-3);
+        // 8-bit keys and values: a few times the fp16 cache's error, far below a real fault.
+        EXPECT_LT(e8.mean, 5e-2);
+        EXPECT_GT(e8.mean, e16.mean) << "the q8_0 cache cannot be more exact than fp16";
     }
 }
 

@@ -1,6 +1,7 @@
 // Reference model evaluation: llama.cpp through node-llama-cpp.
 // usage: node logits.mjs REFERENCE_DIR MODEL.gguf INPUT.json OUTPUT.json
-// INPUT: {"ids": [...], "n_predict": N, "threads": T, "ctx": C, "flash_attention": bool}
+// INPUT: {"ids": [...], "n_predict": N, "threads": T, "ctx": C, "flash_attention": bool,
+//         "type_k": "F16"|"Q8_0"|..., "type_v": ... (KV cache types; default F16)}
 // OUTPUT: {"logprobs": [log p(ids[i+1] | ids[..i]) for each i], "argmax": [per position],
 //          "greedy": [N greedy tokens after all of ids]}
 import fs from "node:fs";
@@ -16,6 +17,8 @@ const model = await llama.loadModel({modelPath});
 const context = await model.createContext({
     contextSize: req.ctx, threads: req.threads, batchSize: req.ctx, sequences: 2,
     flashAttention: Boolean(req.flash_attention),
+    ...(req.type_k ? {experimentalKvCacheKeyType: req.type_k} : {}),
+    ...(req.type_v ? {experimentalKvCacheValueType: req.type_v} : {}),
 });
 
 function logSoftmaxAt(map, token) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 
 #include "bitnet/session.h"
@@ -24,10 +25,10 @@ Stats compare(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 std::vector<double> our_logprobs(const std::string& model, const std::vector<TokenId>& ids,
-                                 bool kv_f32) {
+                                 GgmlType kv) {
     SessionOptions so;
     so.threads = 2;
-    so.kv_f32 = kv_f32;
+    so.type_k = so.type_v = kv;
     so.n_ctx = static_cast<int64_t>(ids.size()) + 32;
     Session s(Model::load(model), so);
     s.evaluate(ids, true);
@@ -55,14 +56,23 @@ json run_json(const std::string& program, const std::vector<std::string>& args,
     return json::parse(read_file(tmp / "out.json"));
 }
 
-json llama_cpp(const std::string& model, const std::vector<TokenId>& ids, int n_predict) {
+json llama_cpp(const std::string& model, const std::vector<TokenId>& ids, int n_predict,
+               GgmlType kv) {
+    json request = {{"ids", ids},
+                    {"n_predict", n_predict},
+                    {"threads", 2},
+                    {"ctx", ids.size() + n_predict + 8}};
+    if (kv != GgmlType::F16) {
+        std::string name(type_name(kv));
+        for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        request["type_k"] = name;
+        request["type_v"] = name;
+        request["flash_attention"] = true;
+    }
     return run_json(
         "node",
         {(source_dir() / "tests/reference/logits.mjs").string(), reference_dir().string(), model},
-        {{"ids", ids},
-         {"n_predict", n_predict},
-         {"threads", 2},
-         {"ctx", ids.size() + n_predict + 8}});
+        request);
 }
 
 }  // namespace bitnet::test

@@ -74,16 +74,19 @@ TEST(Engine, TokenByTokenDecodingEqualsOneBatch) {
 // Past kKeyChunk (256) keys attention is computed in chunks merged by an online softmax, the
 // chunks being the parallel jobs: a 600-token text gives the same logits in one batch on one
 // or two threads, in pieces of 100, and token by token across the 512-key boundary, with
-// grouped heads (4 per KV head: the four-head kernels), 2 per KV head, and a float32 cache.
+// grouped heads (4 per KV head: the four-head kernels) and 2 per KV head, and with fp16, float32
+// and q8_0 caches (q8_0 keys with fp16 values too).
 TEST(Engine, LongContextAttentionIsIndependentOfBatchingAndThreads) {
     TempDir tmp;
     struct Case {
         const char* name;
         int64_t heads;
-        bool kv_f32;
+        GgmlType type_k, type_v;
     };
-    for (const Case& c : {Case{"4 heads per KV head", 8, false},
-                          Case{"2 heads per KV head", 4, false}, Case{"float32 cache", 8, true}}) {
+    for (const Case& c : {Case{"4 heads per KV head, f16", 8, GgmlType::F16, GgmlType::F16},
+                          Case{"4 heads per KV head, f32", 8, GgmlType::F32, GgmlType::F32},
+                          Case{"4 heads per KV head, q8_0", 8, GgmlType::Q8_0, GgmlType::Q8_0},
+                          Case{"2 heads per KV head, q8_0 K", 4, GgmlType::Q8_0, GgmlType::F16}}) {
         SCOPED_TRACE(c.name);
         SynthOptions o;
         o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
@@ -105,7 +108,8 @@ TEST(Engine, LongContextAttentionIsIndependentOfBatchingAndThreads) {
         SessionOptions so;
         so.threads = 2;
         so.n_ctx = 600;
-        so.kv_f32 = c.kv_f32;
+        so.type_k = c.type_k;
+        so.type_v = c.type_v;
         SessionOptions one = so, pieces = so;
         one.threads = 1;
         pieces.n_batch = 100;
@@ -176,7 +180,7 @@ TEST(Engine, RefusesAKvCacheLargerThanMemory) {
     write_synthetic_model(o, path);
     SessionOptions so;
     so.n_ctx = 1 << 20;  // 256 layers x 1M positions x 64 x 2 x 4 bytes = 128 GiB
-    so.kv_f32 = true;
+    so.type_k = so.type_v = GgmlType::F32;
     so.threads = 1;
     try {
         Session s(Model::load(path), so);
@@ -382,6 +386,22 @@ TEST(Engine, RunAndScoreCli) {
     EXPECT_NEAR(s["nll"].get<double>(), -sum / static_cast<double>(s["token_logprobs"].size()),
                 1e-9);
     EXPECT_NEAR(s["ppl"].get<double>(), std::exp(s["nll"].get<double>()), 1e-6);
+    // llama.cpp's -ctk/-ctv: a q8_0 cache scores the text close to the fp16 one (this random
+    // model's sharp distributions make it sensitive; tests/parity measures accuracy).
+    r = run_cli({"score", "-m", model, "--text", "The quick brown fox", "--json", "-t", "2", "-ctk",
+                 "q8_0", "-ctv", "q8_0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto q8 = nlohmann::json::parse(r.out)["token_logprobs"];
+    ASSERT_EQ(q8.size(), s["token_logprobs"].size());
+    for (size_t i = 0; i < q8.size(); ++i)
+        EXPECT_NEAR(q8[i].get<double>(), s["token_logprobs"][i].get<double>(), 0.5) << i;
+    r = run_cli({"run", "-m", model, "-p", "x", "-n", "1", "-ctk", "bf16"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("not supported: --cache-type-k bf16"), std::string::npos) << r.err;
+    r = run_cli({"run", "-m", model, "-p", "x", "-n", "1", "--cache-type-v", "q9"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("--cache-type-v 'q9' is not one of f16, f32, q8_0"), std::string::npos)
+        << r.err;
 
     r = run_cli({"run", "-m", model, "-p", "one two three four five six seven eight nine ten", "-c",
                  "4", "-t", "1"});
@@ -621,7 +641,7 @@ TEST(MultiSession, BatchedSequencesEqualEachAloneBitForBit) {
         std::vector<std::vector<std::vector<float>>> alone(prompts.size());
         std::vector<std::vector<TokenId>> continuation(prompts.size());
         for (size_t s = 0; s < prompts.size(); ++s) {
-            Session one(model, SessionOptions{64, 2, 512, {}, false});
+            Session one(model, SessionOptions{64, 2, 512, {}, GgmlType::F16, GgmlType::F16});
             one.evaluate(prompts[s], true);
             for (size_t i = 0; i < prompts[s].size(); ++i) {
                 const auto l = one.logits(static_cast<int64_t>(i));
@@ -639,7 +659,8 @@ TEST(MultiSession, BatchedSequencesEqualEachAloneBitForBit) {
         }
         // Together: the prompts arrive in chunks of different sizes, interleaved, and decode
         // steps of finished prompts share passes with other sequences' prompt chunks.
-        MultiSession multi(model, MultiSessionOptions{3, 64, 2, 4, false, {}});
+        MultiSession multi(model,
+                           MultiSessionOptions{3, 64, 2, 4, GgmlType::F16, GgmlType::F16, {}});
         std::vector<size_t> done(prompts.size(), 0);  // rows consumed
         std::vector<std::vector<std::vector<float>>> got(prompts.size());
         const std::vector<size_t> chunk = {3, 1, 5};
@@ -694,7 +715,8 @@ TEST(MultiSession, RefusesCachesLargerThanMemoryNamingTheTotal) {
     TempDir tmp;
     const auto model = Model::load(small_model(tmp, GgmlType::TQ2_0));
     try {
-        MultiSession m(model, MultiSessionOptions{256, 1 << 20, 1, 512, true, {}});
+        MultiSession m(model,
+                       MultiSessionOptions{256, 1 << 20, 1, 512, GgmlType::F32, GgmlType::F32, {}});
         FAIL() << "256 caches of 2^20 positions fit?";
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("256 KV caches"), std::string::npos) << e.what();

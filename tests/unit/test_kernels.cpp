@@ -163,44 +163,57 @@ TEST(Kernels, Avx2ReluSquaredGluMatchesScalar) {
     }
 }
 
+// Cached rows of n values per type, from floats (as the engine stores K and V).
+std::vector<uint8_t> cache_rows(GgmlType type, const std::vector<float>& x, int64_t n) {
+    const int64_t rows = static_cast<int64_t>(x.size()) / n;
+    const size_t row = cache_row_bytes(type, n);
+    std::vector<uint8_t> out(row * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+        cache_store_row(type, x.data() + r * n, n, out.data() + static_cast<size_t>(r) * row);
+    return out;
+}
+
 // The grouped-query attention kernels (four heads per key/value) give exactly what the
-// one-head kernels give, head by head, in the scalar set and in the AVX2 one: key lengths with
-// and without SIMD tails, and value sums over 0, 1, 63, 64, 65 and 256 keys (the AVX2 kernel
-// works in blocks of 64).
+// one-head kernels give, head by head, for every cache type, in the scalar set and in the AVX2
+// one: key lengths with and without SIMD tails (q8_0: whole blocks), and value sums over 0, 1,
+// 63, 64, 65 and 256 keys (the AVX2 kernel works in blocks of 64).
 TEST(Kernels, GroupedAttentionKernelsEqualOneHead) {
     std::vector<const AttentionKernels*> sets = {&attention_scalar()};
     if (best_isa() >= Isa::Avx2) sets.push_back(attention_avx2());
     size_t compared = 0;
     for (const AttentionKernels* ak : sets) {
-        SCOPED_TRACE(ak->name);
-        for (int64_t n : {64, 100, 128, 131}) {
-            const auto q = randn(static_cast<size_t>(4 * n), static_cast<uint32_t>(n));
-            const auto kf = randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1), 2.0f);
-            std::vector<uint16_t> k(kf.size());
-            for (size_t i = 0; i < k.size(); ++i) k[i] = fp32_to_fp16(kf[i]);
-            float got[4];
-            ak->dot4_f16(q.data(), n, k.data(), n, got);
-            for (int h = 0; h < 4; ++h) {
-                EXPECT_EQ(got[h], ak->dot_f16(q.data() + h * n, k.data(), n)) << "n=" << n;
-                ++compared;
-            }
-            for (int64_t keys : {0, 1, 63, 64, 65, 256}) {
-                const int64_t ws = keys + 3;  // weights of head h at h * ws
-                const auto w = randn(static_cast<size_t>(4 * ws), static_cast<uint32_t>(keys));
-                const auto vf = randn(static_cast<size_t>(keys * n), 11, 2.0f);
-                std::vector<uint16_t> v(vf.size());
-                for (size_t i = 0; i < v.size(); ++i) v[i] = fp32_to_fp16(vf[i]);
-                std::vector<float> out(static_cast<size_t>(4 * (n + 2)), NAN), ref(out);
-                ak->wsum4_f16(w.data(), ws, v.data(), keys, n, out.data(), n + 2);
+        for (GgmlType type : {GgmlType::F16, GgmlType::F32, GgmlType::Q8_0}) {
+            SCOPED_TRACE(std::string(ak->name) + " " + std::string(type_name(type)));
+            const CacheKernels& ck = ak->of(type);
+            for (int64_t n : {64, 100, 128, 131}) {
+                if (!cache_type_supported(type, n)) continue;
+                const auto q = randn(static_cast<size_t>(4 * n), static_cast<uint32_t>(n));
+                const auto k = cache_rows(
+                    type, randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1), 2.0f), n);
+                float got[4];
+                ck.dot4(q.data(), n, k.data(), n, got);
                 for (int h = 0; h < 4; ++h) {
-                    ak->wsum_f16(w.data() + h * ws, v.data(), keys, n, ref.data() + h * (n + 2));
+                    EXPECT_EQ(got[h], ck.dot(q.data() + h * n, k.data(), n)) << "n=" << n;
                     ++compared;
                 }
-                for (size_t i = 0; i < out.size(); ++i) {
-                    if (std::isnan(ref[i])) {
-                        EXPECT_TRUE(std::isnan(out[i])) << i;  // gaps between heads untouched
-                    } else {
-                        ASSERT_EQ(out[i], ref[i]) << "n=" << n << " keys=" << keys << " i=" << i;
+                for (int64_t keys : {0, 1, 63, 64, 65, 256}) {
+                    const int64_t ws = keys + 3;  // weights of head h at h * ws
+                    const auto w = randn(static_cast<size_t>(4 * ws), static_cast<uint32_t>(keys));
+                    const auto v =
+                        cache_rows(type, randn(static_cast<size_t>(keys * n), 11, 2.0f), n);
+                    std::vector<float> out(static_cast<size_t>(4 * (n + 2)), NAN), ref(out);
+                    ck.wsum4(w.data(), ws, v.data(), keys, n, out.data(), n + 2);
+                    for (int h = 0; h < 4; ++h) {
+                        ck.wsum(w.data() + h * ws, v.data(), keys, n, ref.data() + h * (n + 2));
+                        ++compared;
+                    }
+                    for (size_t i = 0; i < out.size(); ++i) {
+                        if (std::isnan(ref[i])) {
+                            EXPECT_TRUE(std::isnan(out[i])) << i;  // gaps between heads untouched
+                        } else {
+                            ASSERT_EQ(out[i], ref[i])
+                                << "n=" << n << " keys=" << keys << " i=" << i;
+                        }
                     }
                 }
             }
@@ -234,32 +247,40 @@ TEST(Kernels, FloatKernelsStayWithinRounding) {
                       vec_dot_scalar(type, I2sLayout::X86)(n, wq.data(), x.data()), mag);
             }
         }
-        std::vector<uint16_t> h(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i)
-            h[static_cast<size_t>(i)] = fp32_to_fp16(w[static_cast<size_t>(i)]);
+        // Attention: q · k and value sums over up to 300 keys of 64 or 96 values, per cache type
+        // (the magnitude: Σ |q · k| or Σ |w · v| over the stored values).
         const AttentionKernels& ref = attention_scalar();
         const AttentionKernels& simd = *attention_avx2();
-        check(simd.dot_f16(x.data(), h.data(), n), ref.dot_f16(x.data(), h.data(), n), mag);
-        check(simd.dot_f32(x.data(), w.data(), n), ref.dot_f32(x.data(), w.data(), n), mag);
-        // Value sums over 300 keys of 64 or 100 values (the first n·... of h and w as values).
-        for (const int64_t dim : {int64_t{64}, int64_t{100}}) {
-            const int64_t keys = std::min<int64_t>(300, n / dim);
-            if (keys == 0) continue;
-            const auto wt = randn(static_cast<size_t>(keys), 77);
-            std::vector<float> o1(static_cast<size_t>(dim)), o2(o1), o3(o1), o4(o1);
-            ref.wsum_f16(wt.data(), h.data(), keys, dim, o1.data());
-            simd.wsum_f16(wt.data(), h.data(), keys, dim, o2.data());
-            ref.wsum_f32(wt.data(), w.data(), keys, dim, o3.data());
-            simd.wsum_f32(wt.data(), w.data(), keys, dim, o4.data());
-            for (int64_t d = 0; d < dim; ++d) {
-                double m16 = 0, m32 = 0;
+        for (GgmlType type : {GgmlType::F16, GgmlType::F32, GgmlType::Q8_0}) {
+            for (const int64_t dim : {int64_t{64}, int64_t{96}}) {
+                const int64_t keys = std::min<int64_t>(300, n / dim);
+                if (keys == 0) continue;
+                const auto stored = cache_rows(type, w, dim);
+                std::vector<float> back(static_cast<size_t>(keys * dim));  // stored, as floats
+                const size_t row = cache_row_bytes(type, dim);
                 for (int64_t p = 0; p < keys; ++p) {
-                    const auto i = static_cast<size_t>(p * dim + d);
-                    m16 += std::fabs(wt[static_cast<size_t>(p)] * fp16_to_fp32(h[i]));
-                    m32 += std::fabs(wt[static_cast<size_t>(p)] * w[i]);
+                    std::vector<float> e(static_cast<size_t>(dim));
+                    const float ones[1] = {1.0f};
+                    ref.of(type).wsum(ones, stored.data() + static_cast<size_t>(p) * row, 1, dim,
+                                      e.data());
+                    std::copy(e.begin(), e.end(), back.begin() + p * dim);
                 }
-                check(o2[static_cast<size_t>(d)], o1[static_cast<size_t>(d)], m16);
-                check(o4[static_cast<size_t>(d)], o3[static_cast<size_t>(d)], m32);
+                double mag_dot = 0;
+                for (int64_t d = 0; d < dim; ++d)
+                    mag_dot += std::fabs(x[static_cast<size_t>(d)] * back[static_cast<size_t>(d)]);
+                check(simd.of(type).dot(x.data(), stored.data(), dim),
+                      ref.of(type).dot(x.data(), stored.data(), dim), mag_dot);
+                const auto wt = randn(static_cast<size_t>(keys), 77);
+                std::vector<float> o1(static_cast<size_t>(dim)), o2(o1);
+                ref.of(type).wsum(wt.data(), stored.data(), keys, dim, o1.data());
+                simd.of(type).wsum(wt.data(), stored.data(), keys, dim, o2.data());
+                for (int64_t d = 0; d < dim; ++d) {
+                    double m = 0;
+                    for (int64_t p = 0; p < keys; ++p)
+                        m += std::fabs(wt[static_cast<size_t>(p)] *
+                                       back[static_cast<size_t>(p * dim + d)]);
+                    check(o2[static_cast<size_t>(d)], o1[static_cast<size_t>(d)], m);
+                }
             }
         }
     }

@@ -1,5 +1,7 @@
 #include "kernels/attention.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "bitnet/cpu.h"
@@ -65,6 +67,18 @@ void wsum4(const float* w, int64_t w_stride, const void* v, int64_t n_keys, int6
     for (int h = 0; h < 4; ++h) wsum<T>(w + h * w_stride, v, n_keys, n, out + h * out_stride);
 }
 
+float exp_shift(float* x, int64_t n, double* sum) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - max);
+        s += x[i];
+    }
+    *sum = s;
+    return max;
+}
+
 template <GgmlType T>
 constexpr CacheKernels kernels_of() {
     return {dot<T>, dot4<T>, wsum<T>, wsum4<T>};
@@ -120,7 +134,7 @@ void cache_store_row(GgmlType type, const float* x, int64_t n, void* dst) {
 
 const AttentionKernels& attention_scalar() {
     static const AttentionKernels k{kernels_of<GgmlType::F16>(), kernels_of<GgmlType::F32>(),
-                                    kernels_of<GgmlType::Q8_0>(), "scalar"};
+                                    kernels_of<GgmlType::Q8_0>(), exp_shift, "scalar"};
     return k;
 }
 

@@ -32,6 +32,9 @@ struct CacheKernels {
 
 struct AttentionKernels {
     CacheKernels f16, f32, q8_0;
+    // The softmax numerator of n scores in place: returns their maximum m and sets
+    // x[i] = exp(x[i] - m) and *sum = Σ x[i] (accumulated in double). A NaN score gives NaN.
+    float (*exp_shift)(float* x, int64_t n, double* sum);
     const char* name;
     // The kernels of a cache type (F16, F32 or Q8_0).
     const CacheKernels& of(GgmlType type) const;

@@ -178,6 +178,65 @@ void wsum_heads(const float* w, int64_t ws, const void* v, int64_t n_keys, int64
     }
 }
 
+// e^x for 8 floats, x <= 0 or moderate (here x = score - max <= 0): 2^k · e^r with
+// k = round(x / ln 2) and r = x - k ln 2 (ln 2 in two parts), e^r by its degree-6 Taylor
+// polynomial (|r| <= ln 2 / 2: relative error below 2e-7). Below -87.3 the result is 0, as the
+// float exponential underflows; NaN stays NaN.
+inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);  // false for NaN
+    x = _mm256_max_ps(lo, x);                               // NaN kept (second operand)
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    // 2^k: k + 127 in the exponent field (k >= -126 here, so no subnormal scaling).
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+float exp_shift(float* x, int64_t n, double* sum) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float max = _mm_cvtss_f32(m4);
+    for (; i < n; ++i) max = std::max(max, x[i]);
+    // A NaN among the scores: the scalar path gives the reference's NaNs.
+    bool nan = std::isnan(max);
+    for (int64_t j = 0; j < n && !nan; ++j) nan = std::isnan(x[j]);
+    if (nan) return attention_scalar().exp_shift(x, n, sum);
+    const __m256 vm = _mm256_set1_ps(max);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    __m256d s = _mm256_add_pd(s0, s1);
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    double total = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; ++i) {
+        x[i] = std::exp(x[i] - max);
+        total += x[i];
+    }
+    *sum = total;
+    return max;
+}
+
 template <typename Row>
 CacheKernels kernels_of() {
     CacheKernels k{};
@@ -207,7 +266,7 @@ CacheKernels kernels_of() {
 
 const AttentionKernels* attention_avx2() {
     static const AttentionKernels k{kernels_of<F16Row>(), kernels_of<F32Row>(), kernels_of<Q8Row>(),
-                                    "avx2"};
+                                    exp_shift, "avx2"};
     return &k;
 }
 

@@ -204,14 +204,8 @@ void Forward::attend(int il) {
                         }
                     }
                     for (int j = 0; j < nh; ++j) {
-                        float* e = sg + j * kKeyChunk;
-                        float max = -INFINITY;
-                        for (int64_t p = 0; p < nk; ++p) max = std::max(max, e[p]);
                         double sum = 0.0;
-                        for (int64_t p = 0; p < nk; ++p) {
-                            e[p] = std::exp(e[p] - max);
-                            sum += e[p];
-                        }
+                        const float max = ak.exp_shift(sg + j * kKeyChunk, nk, &sum);
                         float* pj = part + (g0 + j) * stride;
                         pj[hd] = max;
                         pj[hd + 1] = static_cast<float>(sum);

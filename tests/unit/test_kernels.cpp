@@ -284,6 +284,36 @@ TEST(Kernels, FloatKernelsStayWithinRounding) {
             }
         }
     }
+    // The softmax numerators: scores over a wide range (and tails of 1..7), a run of equal
+    // maxima, scores far below the maximum (which underflow to 0 or nearly so), and a NaN.
+    {
+        const AttentionKernels& ref = attention_scalar();
+        const AttentionKernels& simd = *attention_avx2();
+        for (int64_t n : {1, 7, 8, 45, 256}) {
+            auto s = randn(static_cast<size_t>(n), static_cast<uint32_t>(n), 12.0f);
+            if (n > 40) {
+                s[3] = s[4] = 40.0f;     // two equal maxima
+                s[10] = -200.0f;         // underflows
+                s[11] = 40.0f - 87.2f;   // just above the underflow limit
+                s[12] = 40.0f - 103.0f;  // a float subnormal for the reference
+            }
+            auto a = s, b = s;
+            double sa = 0, sb = 0;
+            const float ma = ref.exp_shift(a.data(), n, &sa);
+            const float mb = simd.exp_shift(b.data(), n, &sb);
+            EXPECT_EQ(ma, mb);
+            check(static_cast<float>(sb), static_cast<float>(sa), sa);
+            for (int64_t i = 0; i < n; ++i) {
+                const auto k = static_cast<size_t>(i);
+                EXPECT_NEAR(b[k], a[k], 1e-5 * a[k] + 1e-37) << "n=" << n << " i=" << i;
+                if (a[k] > 1e-30f) check(b[k], a[k], a[k]);
+            }
+        }
+        std::vector<float> bad = {1.0f, NAN, 2.0f, 0.5f, 3.0f, 1.0f, 0.0f, -1.0f, 2.0f};
+        double sum = 0;
+        simd.exp_shift(bad.data(), static_cast<int64_t>(bad.size()), &sum);
+        EXPECT_TRUE(std::isnan(sum)) << "a NaN score must not vanish";
+    }
     if (best_isa() < Isa::Avx512)
         std::printf("[ kernels ] AVX-512 float dots skipped: no AVX-512\n");
     std::printf("[ kernels ] float kernels: largest relative deviation %.3g\n", worst);

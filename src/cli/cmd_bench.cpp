@@ -115,6 +115,8 @@ void register_bench(CLI::App& app) {
     cmd->add_flag("--json", a->json, "Print one JSON object as the last line");
     cmd->callback([a] {
         if (a->n_prompt == 0 && a->n_gen == 0) throw Error("nothing to measure: -p and -n are 0");
+        const GgmlType type_k = parse_cache_type(a->cache_type_k, "--cache-type-k");
+        const GgmlType type_v = parse_cache_type(a->cache_type_v, "--cache-type-v");
         ModelOptions mo;
         mo.i2s_layout = parse_i2s_layout(a->layout);
         if (!a->head_type.empty()) {
@@ -132,8 +134,8 @@ void register_bench(CLI::App& app) {
         so.threads = a->threads;
         so.n_ctx = a->depth + a->n_prompt + a->n_gen + 1;
         so.n_batch = std::max(1, a->n_prompt);
-        so.type_k = parse_cache_type(a->cache_type_k, "--cache-type-k");
-        so.type_v = parse_cache_type(a->cache_type_v, "--cache-type-v");
+        so.type_k = type_k;
+        so.type_v = type_v;
         Session session(model, so);
         const int threads = session.threads();
         const std::vector<TokenId> depth_ids = bench_tokens(a->depth, h.n_vocab, 1);

@@ -48,8 +48,8 @@ int run(int argc, char** argv) {
         if (a == "-np") a = "--parallel";
         if (a == "-hf" || a == "-hfr") a = "--hf-repo";
         if (a == "-hff") a = "--hf-file";
-        if (a == "-ctk") a = "--cache-type-k";
-        if (a == "-ctv") a = "--cache-type-v";
+        if (a == "-ctk" || a.starts_with("-ctk=")) a = "--cache-type-k" + a.substr(4);
+        if (a == "-ctv" || a.starts_with("-ctv=")) a = "--cache-type-v" + a.substr(4);
     }
     std::reverse(args.begin(), args.end());
     try {

@@ -1,3 +1,4 @@
+#include <cctype>
 #include <fstream>
 #include <iterator>
 
@@ -88,8 +89,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, const std::string& verbose_h
 }
 
 GgmlType parse_cache_type(const std::string& name, const char* option) {
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const char* t : {"f16", "f32", "q8_0"}) {
-        if (name == t) return *type_from_name(name);
+        if (lower == t) return *type_from_name(lower);
     }
     if (type_from_name(name))
         throw NotSupported(std::string(option) + " " + name +

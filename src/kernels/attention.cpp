@@ -122,7 +122,19 @@ void cache_store_row(GgmlType type, const float* x, int64_t n, void* dst) {
             std::memcpy(dst, x, static_cast<size_t>(n) * 4);
             return;
         case GgmlType::Q8_0:
-            quant::q8_0_from_float(x, dst, n, nullptr);
+            // A block holding Inf or NaN is stored with a NaN scale (the quantizer's cast of
+            // NaN would be undefined), so that the broken activation reaches the logits check
+            // as it does through the f16 and f32 caches.
+            for (int64_t b = 0; b < n / 32; ++b) {
+                const float* xb = x + 32 * b;
+                auto* yb = static_cast<BlockQ8_0*>(dst) + b;
+                if (std::all_of(xb, xb + 32, [](float v) { return std::isfinite(v); })) {
+                    quant::q8_0_from_float(xb, yb, 32, nullptr);
+                } else {
+                    std::memset(yb->qs, 0, sizeof yb->qs);
+                    yb->d = 0x7E00;  // fp16 NaN
+                }
+            }
             return;
         default: {
             auto* h = static_cast<uint16_t*>(dst);

@@ -44,7 +44,8 @@ struct AttentionKernels {
 bool cache_type_supported(GgmlType type, int64_t n);
 // Bytes of one cached row of n values.
 size_t cache_row_bytes(GgmlType type, int64_t n);
-// Stores n floats as one cached row (Q8_0: ggml's quantize_row_q8_0, byte for byte).
+// Stores n floats as one cached row (Q8_0: as ggml's reference quantize_row_q8_0_ref, byte for
+// byte; a block holding Inf or NaN gets a NaN scale).
 void cache_store_row(GgmlType type, const float* x, int64_t n, void* dst);
 
 const AttentionKernels& attention_scalar();

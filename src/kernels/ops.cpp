@@ -58,16 +58,4 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t
     }
 }
 
-void softmax(float* x, int64_t n) {
-    float max = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] = std::exp(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
-
 }  // namespace bitnet

@@ -16,9 +16,6 @@ enum class RopeStyle { Normal, Neox };
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos,
           float freq_base, RopeStyle style);
 
-// In place: x = softmax(x) over n values.
-void softmax(float* x, int64_t n);
-
 inline float silu(float x) {
     return x / (1.0f + __builtin_expf(-x));
 }

@@ -466,7 +466,9 @@ std::string Model::describe() const {
     return fmt::format(
         "{}: {} layers, width {}, {} heads ({} KV), FFN {}, vocabulary {}, weights {}", h.arch_name,
         h.n_layer, h.n_embd, h.n_head, h.n_head_kv, h.n_ff, h.n_vocab,
-        impl_->layers.empty() ? "-" : std::string(type_name(impl_->layers[0].wq.type)));
+        impl_->layers.empty() ? "-"
+                              : std::string(type_name(impl_->layers[0].wq.converted_from.value_or(
+                                    impl_->layers[0].wq.type))));
 }
 
 }  // namespace bitnet

@@ -80,31 +80,32 @@ TEST(Engine, LongContextAttentionIsIndependentOfBatchingAndThreads) {
     TempDir tmp;
     struct Case {
         const char* name;
-        int64_t heads;
+        int64_t heads, kv_heads;
         GgmlType type_k, type_v;
     };
-    for (const Case& c : {Case{"4 heads per KV head, f16", 8, GgmlType::F16, GgmlType::F16},
-                          Case{"4 heads per KV head, f32", 8, GgmlType::F32, GgmlType::F32},
-                          Case{"4 heads per KV head, q8_0", 8, GgmlType::Q8_0, GgmlType::Q8_0},
-                          Case{"2 heads per KV head, q8_0 K", 4, GgmlType::Q8_0, GgmlType::F16}}) {
+    // 4 KV heads: one 560-row batch makes 3648 chunk jobs, processed in two waves (at most 2048
+    // jobs' partial results are held at once).
+    for (const Case& c :
+         {Case{"4 heads per KV head, f16", 8, 2, GgmlType::F16, GgmlType::F16},
+          Case{"4 heads per KV head, f32", 8, 2, GgmlType::F32, GgmlType::F32},
+          Case{"4 heads per KV head, q8_0", 8, 2, GgmlType::Q8_0, GgmlType::Q8_0},
+          Case{"2 heads per KV head, 4 KV heads, q8_0 K", 8, 4, GgmlType::Q8_0, GgmlType::F16}}) {
         SCOPED_TRACE(c.name);
         SynthOptions o;
         o.vocab_from = (llama_cpp_dir() / "models/ggml-vocab-llama-spm.gguf").string();
         o.n_embd = 256;
         o.n_ff = 512;
         o.n_head = c.heads;
-        o.n_head_kv = 2;
+        o.n_head_kv = c.kv_heads;
         o.n_ctx = 1024;
         o.weight_type = GgmlType::TQ2_0;
-        const std::string path = (tmp / (std::to_string(c.heads) + ".gguf")).string();
+        const std::string path =
+            (tmp / (std::to_string(c.heads) + "_" + std::to_string(c.kv_heads) + ".gguf")).string();
         if (!std::filesystem::exists(path)) write_synthetic_model(o, path);
         const auto model = Model::load(path);
-        std::string text;
-        for (int i = 0; text.size() < 2600; ++i)
-            text += "Sentence number " + std::to_string(i) + " talks about rivers and towns. ";
-        std::vector<TokenId> ids = model->tokenizer().encode(text, {true, false});
-        ASSERT_GT(ids.size(), 560u);
-        ids.resize(560);
+        std::vector<TokenId> ids(560);
+        for (size_t i = 0; i < ids.size(); ++i)
+            ids[i] = static_cast<TokenId>(1000 + (i * 7919) % 20000);
         SessionOptions so;
         so.threads = 2;
         so.n_ctx = 600;
@@ -114,26 +115,22 @@ TEST(Engine, LongContextAttentionIsIndependentOfBatchingAndThreads) {
         one.threads = 1;
         pieces.n_batch = 100;
         Session batch(model, so), single(model, one), chunked(model, pieces), steps(model, so);
-        batch.evaluate(ids, true);
-        single.evaluate(ids, true);
-        chunked.evaluate(ids, true);
+        // Only the last position's logits are computed (the head is most of the cost, under
+        // ASan and the scalar ISA too); with two layers they depend on every row's attention.
+        batch.evaluate(ids);
+        single.evaluate(ids);
+        chunked.evaluate(ids);
         const size_t split = 490;  // then token by token over positions 490..559
         steps.evaluate(std::span<const TokenId>(ids.data(), split));
-        size_t compared = 0;
-        for (size_t i = 0; i < ids.size(); ++i) {
-            const auto a = batch.logits(static_cast<int64_t>(i));
-            const auto b = single.logits(static_cast<int64_t>(i));
-            const auto d = chunked.logits(static_cast<int64_t>(i));
-            ASSERT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "threads, position " << i;
-            ASSERT_TRUE(std::equal(a.begin(), a.end(), d.begin())) << "pieces, position " << i;
-            if (i >= split) {
-                steps.evaluate(std::span<const TokenId>(&ids[i], 1));
-                const auto e = steps.logits();
-                ASSERT_TRUE(std::equal(a.begin(), a.end(), e.begin())) << "steps, position " << i;
-            }
-            ++compared;
-        }
-        EXPECT_EQ(compared, ids.size());
+        for (size_t i = split; i < ids.size(); ++i)
+            steps.evaluate(std::span<const TokenId>(&ids[i], 1));
+        const auto a = batch.logits();
+        const auto b = single.logits();
+        const auto d = chunked.logits();
+        const auto e = steps.logits();
+        EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "threads";
+        EXPECT_TRUE(std::equal(a.begin(), a.end(), d.begin())) << "pieces";
+        EXPECT_TRUE(std::equal(a.begin(), a.end(), e.begin())) << "token by token";
     }
 }
 
@@ -560,6 +557,22 @@ namespace {
 // the plain layout (BITNET_REPACK=0), and the AVX-512 VNNI kernels against the AVX2 ones, in
 // separate processes (the environment is read once): with a Q8_0 head every matrix product is
 // integer-exact on all paths, so the log-probabilities must be identical.
+// `bitnet score` log-probabilities of a fixed text with BITNET_ISA and BITNET_REPACK set.
+nlohmann::json score_on(const std::string& path, const char* isa, const char* repack,
+                        const std::vector<std::string>& extra) {
+    setenv("BITNET_ISA", isa, 1);
+    setenv("BITNET_REPACK", repack, 1);
+    std::vector<std::string> args = {
+        "score",  "-m", path, "--text", "Every matrix product is exact on every path.",
+        "--json", "-t", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_cli(args);
+    unsetenv("BITNET_ISA");
+    unsetenv("BITNET_REPACK");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out).at("token_logprobs");
+}
+
 // On AVX2: whole-model log-probabilities with the matrices held rows16 (TQ1_0 as TQ2_0) and
 // in their stored layout with the AVX2 row dots are identical; the scalar code differs only by
 // the float kernels' rounding (attention, norms, the F16 head).
@@ -570,16 +583,8 @@ TEST(Rows16, Avx2WholeModelEqualsScalar) {
         SCOPED_TRACE(std::string(type_name(type)));
         const std::string path =
             small_model(tmp, type, type == GgmlType::I2_S ? "bitnet-b1.58" : "bitnet");
-        auto score = [&](const char* isa, const char* repack) {
-            setenv("BITNET_ISA", isa, 1);
-            setenv("BITNET_REPACK", repack, 1);
-            const RunResult r =
-                run_cli({"score", "-m", path, "--text",
-                         "Every matrix product is exact on every path.", "--json", "-t", "2"});
-            unsetenv("BITNET_ISA");
-            unsetenv("BITNET_REPACK");
-            EXPECT_EQ(r.exit_code, 0) << r.err;
-            return nlohmann::json::parse(r.out).at("token_logprobs");
+        const auto score = [&](const char* isa, const char* repack) {
+            return score_on(path, isa, repack, {});
         };
         const auto rows16 = score("avx2", "1");
         EXPECT_EQ(rows16, score("avx2", "0")) << "rows16 against the stored layout";
@@ -599,16 +604,8 @@ TEST(Rows16, WholeModelMatchesThePlainLayoutAndAvx2) {
         SCOPED_TRACE(std::string(type_name(type)));
         const std::string path =
             small_model(tmp, type, type == GgmlType::I2_S ? "bitnet-b1.58" : "bitnet");
-        auto score = [&](const char* isa, const char* repack) {
-            setenv("BITNET_ISA", isa, 1);
-            setenv("BITNET_REPACK", repack, 1);
-            const RunResult r = run_cli({"score", "-m", path, "--text",
-                                         "Every matrix product is exact on both paths.", "--json",
-                                         "--head-type", "q8_0", "-t", "2"});
-            unsetenv("BITNET_ISA");
-            unsetenv("BITNET_REPACK");
-            EXPECT_EQ(r.exit_code, 0) << r.err;
-            return nlohmann::json::parse(r.out).at("token_logprobs");
+        const auto score = [&](const char* isa, const char* repack) {
+            return score_on(path, isa, repack, {"--head-type", "q8_0"});
         };
         const auto rows16 = score("avx512vnni", "1");
         EXPECT_EQ(rows16, score("avx512vnni", "0")) << "rows16 against the plain layout";

@@ -16,6 +16,7 @@
 #include "kernels/repack.h"
 #include "kernels/vec_dot_avx2.h"
 #include "kernels/vec_dot_avx512.h"
+#include "quant/blocks.h"
 #include "quant/formats.h"
 
 namespace bitnet {
@@ -46,15 +47,17 @@ TEST(Kernels, Avx2DotsMatchScalar) {
         SCOPED_TRACE(std::string(type_name(c.type)) +
                      (c.layout == I2sLayout::Arm ? " (ARM layout)" : ""));
         ASSERT_NE(vec_dot_avx2(c.type, c.layout), nullptr);
-        // 2560 + 64 and 6912 + 64: the ARM layout's odd last block; 40 + 3: float tails.
+        // ARM layout: 64, 192, 2624 and 6976 end with an odd 64-value block, 128 and 2560 do not;
+        // 43 · 8 + 3: float tails.
         std::vector<int64_t> lengths = {256, 512, 2560, 6912};
-        if (c.layout == I2sLayout::Arm) lengths = {64, 192, 2624, 6976};
+        if (c.layout == I2sLayout::Arm) lengths = {64, 128, 192, 2560, 2624, 6976};
         if (!c.exact) lengths.push_back(43 * 8 + 3);
         for (int64_t n : lengths) {
             for (uint32_t seed = 0; seed < 3; ++seed) {
                 auto w = randn(static_cast<size_t>(n), static_cast<uint32_t>(n) + 7 * seed);
                 // Seed 2: every activation at ±127 after quantization, the largest products.
-                auto x = randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1), 3.0f);
+                auto x =
+                    randn(static_cast<size_t>(n), static_cast<uint32_t>(n + 1) + 13 * seed, 3.0f);
                 if (seed == 2)
                     for (size_t i = 0; i < x.size(); ++i) x[i] = (i * 7919) % 3 == 0 ? -5.0f : 5.0f;
                 std::vector<uint8_t> wq(*tensor_bytes(c.type, n, n));
@@ -171,6 +174,28 @@ std::vector<uint8_t> cache_rows(GgmlType type, const std::vector<float>& x, int6
     for (int64_t r = 0; r < rows; ++r)
         cache_store_row(type, x.data() + r * n, n, out.data() + static_cast<size_t>(r) * row);
     return out;
+}
+
+// A q8_0 cache row is ggml's Q8_0 quantization of it; a block holding NaN or Inf gets a NaN
+// scale (so the fault reaches the logits check), the other blocks stay as they were.
+TEST(Kernels, Q8_0CacheRowsAreGgmlBlocksAndKeepNaN) {
+    auto x = randn(128, 5, 2.0f);
+    std::vector<uint8_t> want(*tensor_bytes(GgmlType::Q8_0, 128, 128));
+    quantize_tensor(GgmlType::Q8_0, x.data(), 1, 128, want);
+    EXPECT_EQ(cache_rows(GgmlType::Q8_0, x, 128), want);
+    for (float bad : {NAN, INFINITY}) {
+        auto y = x;
+        y[40] = bad;  // block 1
+        const auto got = cache_rows(GgmlType::Q8_0, y, 128);
+        const auto* blocks = reinterpret_cast<const BlockQ8_0*>(got.data());
+        const auto* ref = reinterpret_cast<const BlockQ8_0*>(want.data());
+        EXPECT_TRUE(std::isnan(fp16_to_fp32(blocks[1].d)));
+        for (int b : {0, 2, 3}) EXPECT_EQ(std::memcmp(&blocks[b], &ref[b], sizeof(BlockQ8_0)), 0);
+        const float ones[1] = {1.0f};
+        std::vector<float> v(128);
+        attention_kernels().of(GgmlType::Q8_0).wsum(ones, got.data(), 1, 128, v.data());
+        EXPECT_TRUE(std::isnan(v[40]));
+    }
 }
 
 // The grouped-query attention kernels (four heads per key/value) give exactly what the

@@ -43,7 +43,9 @@ Isa parse_isa(std::string_view name);  // throws Error naming the accepted value
 
 // The machine's streaming-read bandwidth in GB/s (1e9 bytes/s): `threads` threads each read
 // their share of a `bytes` buffer; the best of `repetitions` runs. The ceiling for decode,
-// which reads every weight once per token.
+// which reads every weight once per token. The buffer is the memory the engine holds its
+// weights in (2 MiB aligned, advised for transparent huge pages), so the ceiling counts what
+// huge pages gain.
 double measure_read_bandwidth(int threads, size_t bytes = size_t{1} << 30, int repetitions = 5);
 
 }  // namespace bitnet

@@ -73,6 +73,9 @@ class Model {
     // Bytes of weights one decode step reads: every projection, the output head and one
     // embedding row (the KV cache comes on top).
     uint64_t weight_bytes_per_token() const;
+    // Bytes of weights held in the engine's own memory instead of the mapped file (rearranged,
+    // requantized or copied at load; huge pages where the kernel gives them).
+    uint64_t held_weight_bytes() const;
     // The kernels the matrix multiplications use ("TQ2_0 avx2, head F16 avx2").
     std::string kernel_summary() const;
     // Guesses taken while loading, one sentence each (the I2_S layout assumed, a pre-tokenizer

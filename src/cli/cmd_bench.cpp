@@ -12,6 +12,7 @@
 #include "bitnet/error.h"
 #include "bitnet/session.h"
 #include "cli/commands.h"
+#include "core/page_buffer.h"
 #include "kernels/attention.h"
 
 namespace bitnet::cli {
@@ -137,6 +138,8 @@ void register_bench(CLI::App& app) {
         so.type_k = type_k;
         so.type_v = type_v;
         Session session(model, so);
+        // Before the KV cache is written: what is in huge pages now is (nearly all) the weights.
+        const int64_t huge_bytes = anon_huge_page_bytes();
         const int threads = session.threads();
         const std::vector<TokenId> depth_ids = bench_tokens(a->depth, h.n_vocab, 1);
         const std::vector<TokenId> prompt = bench_tokens(a->n_prompt, h.n_vocab, 2);
@@ -180,6 +183,10 @@ void register_bench(CLI::App& app) {
                    bandwidth, threads);
         fmt::print("per token:  {:.1f} MB read (weights {:.1f} MB + KV cache)\n", bytes / 1e6,
                    static_cast<double>(model->weight_bytes_per_token()) / 1e6);
+        fmt::print("held:       {:.1f} MB of weights in memory, {}\n",
+                   static_cast<double>(model->held_weight_bytes()) / 1e6,
+                   huge_bytes < 0 ? std::string("huge pages not reported by the kernel")
+                                  : fmt::format("{:.1f} MB in huge pages", huge_bytes / 1e6));
         if (a->n_prompt > 0) {
             fmt::print("pp{:<4}      {:8.2f} ± {:.2f} tokens/s{}\n", a->n_prompt, p.mean, p.stddev,
                        a->depth > 0 ? fmt::format(" (depth {})", a->depth) : "");
@@ -211,6 +218,8 @@ void register_bench(CLI::App& app) {
                                         {"tg_tok_s", g.mean},
                                         {"tg_stddev", g.stddev},
                                         {"bytes_per_token", bytes},
+                                        {"held_bytes", model->held_weight_bytes()},
+                                        {"huge_page_bytes", huge_bytes},
                                         {"bandwidth_gb_s", bandwidth},
                                         {"tg_roofline_pct", roofline}};
             fmt::print("{}\n", out.dump());

@@ -223,13 +223,13 @@ void MultiSession::fork(int src, int dst, int64_t n) {
     const KvCache& from = s.kv[static_cast<size_t>(src)];
     KvCache& to = s.kv[static_cast<size_t>(dst)];
     // The first n positions of every KV head (the cache is head-major).
-    for (size_t l = 0; l < from.k.size(); ++l) {
+    for (int64_t l = 0; l < from.n_layer; ++l) {
         for (int64_t hh = 0; hh < from.n_head_kv; ++hh) {
-            std::memcpy(to.k[l].data() + to.row(hh, 0) * to.k_row,
-                        from.k[l].data() + from.row(hh, 0) * from.k_row,
+            std::memcpy(to.k(l) + to.row(hh, 0) * to.k_row,
+                        from.k(l) + from.row(hh, 0) * from.k_row,
                         static_cast<size_t>(n) * from.k_row);
-            std::memcpy(to.v[l].data() + to.row(hh, 0) * to.v_row,
-                        from.v[l].data() + from.row(hh, 0) * from.v_row,
+            std::memcpy(to.v(l) + to.row(hh, 0) * to.v_row,
+                        from.v(l) + from.row(hh, 0) * from.v_row,
                         static_cast<size_t>(n) * from.v_row);
         }
     }

@@ -15,7 +15,7 @@
 
 namespace bitnet {
 
-void KvCache::init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, GgmlType tk,
+void KvCache::init(int64_t layers, int64_t ctx, int64_t heads, int64_t dim, GgmlType tk,
                    GgmlType tv) {
     n_ctx = ctx;
     n_head_kv = heads;
@@ -25,10 +25,11 @@ void KvCache::init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, Ggm
     type_v = tv;
     k_row = cache_row_bytes(tk, dim);
     v_row = cache_row_bytes(tv, dim);
-    const auto layers = static_cast<size_t>(n_layer);
+    n_layer = layers;
     const auto rows = static_cast<size_t>(ctx * heads);
-    k.assign(layers, std::vector<uint8_t>(rows * k_row));
-    v.assign(layers, std::vector<uint8_t>(rows * v_row));
+    k_bytes = (rows * k_row + 63) / 64 * 64;
+    v_bytes = (rows * v_row + 63) / 64 * 64;
+    mem = PageBuffer(static_cast<size_t>(layers) * (k_bytes + v_bytes));
 }
 
 Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads)
@@ -125,9 +126,9 @@ void Forward::attention(int il) {
         for (int64_t kvh = 0; kvh < c.n_head_kv; ++kvh) {
             const size_t at = static_cast<size_t>(t) * w + static_cast<size_t>(kvh * c.head_dim);
             cache_store_row(c.type_k, a.k.data() + at, c.head_dim,
-                            c.k[l].data() + c.row(kvh, pos) * c.k_row);
+                            c.k(l) + c.row(kvh, pos) * c.k_row);
             cache_store_row(c.type_v, a.v.data() + at, c.head_dim,
-                            c.v[l].data() + c.row(kvh, pos) * c.v_row);
+                            c.v(l) + c.row(kvh, pos) * c.v_row);
         }
     });
     attend(il);
@@ -182,8 +183,8 @@ void Forward::attend(int il) {
                 const CacheKernels& kk = ak.of(c.type_k);
                 const CacheKernels& vk = ak.of(c.type_v);
                 const int64_t p0 = chunk * kKeyChunk;
-                const uint8_t* keys = c.k[l].data() + c.row(kvh, p0) * c.k_row;
-                const uint8_t* values = c.v[l].data() + c.row(kvh, p0) * c.v_row;
+                const uint8_t* keys = c.k(l) + c.row(kvh, p0) * c.k_row;
+                const uint8_t* values = c.v(l) + c.row(kvh, p0) * c.v_row;
                 const int64_t nk =
                     std::min(position[static_cast<size_t>(t)] + 1 - p0, kKeyChunk);  // causal
                 const float* q = a.q.data() + t * h.n_embd + kvh * group * hd;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "bitnet/error.h"
@@ -95,26 +96,6 @@ class Binder {
     // A projection inside a block, bound in place; hold_rows16() may rearrange it later.
     WeightMatrix projection(const std::string& name, int64_t cols, int64_t rows) {
         return matrix(name, cols, rows);
-    }
-
-    // Holds a projection rows16 (kernels/repack.h) for the tiled kernels, where one exists.
-    static void hold_rows16(WeightMatrix& w, std::vector<std::vector<uint8_t>>& store) {
-        const GgmlType held = rows16_type(w.type);
-        if (gemm_rows16_for(held) == nullptr ||
-            !can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols))
-            return;
-        const size_t bytes = static_cast<size_t>(w.rows) * w.row_bytes;
-        const std::span<const uint8_t> src(w.data, bytes);
-        std::vector<uint8_t>& dst = store.emplace_back(rows16_bytes(w.type, w.rows, w.cols));
-        repack_rows16(w.type, w.i2s_layout, src, w.rows, w.cols, dst);
-        w.data = dst.data();
-        w.rows16 = true;
-        if (held != w.type) {  // TQ1_0 held as TQ2_0 (kernels/repack.h)
-            w.converted_from = w.type;
-            w.type = held;
-            w.row_bytes = *tensor_bytes(held, w.cols, w.cols);
-        }
-        release_pages(src);
     }
 
     WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) {
@@ -234,33 +215,110 @@ Hparams read_hparams(const GgufFile& f) {
     return h;
 }
 
-// The output head in another type (--head-type): requantized at load; the embedding lookup of
-// a tied head keeps reading the file's exact values.
-WeightMatrix requantized_head(const WeightMatrix& head, GgmlType type, bool tied,
-                              std::vector<std::vector<uint8_t>>& store) {
-    if (type != GgmlType::Q8_0 && type != GgmlType::Q6_K) {
-        throw NotSupported("--head-type " + std::string(type_name(type)) +
-                           " (the output head can be requantized to q8_0 or q6_k)");
+// Weights read once per generated token, held in one buffer of anonymous memory
+// (core/page_buffer.h: huge pages, ~20 % more streaming bandwidth than the file's 4 KiB pages
+// on the machines measured) instead of the mapped file: projections rearranged rows16
+// (kernels/repack.h) or copied, the output head copied or requantized (--head-type). The file's
+// pages of what is held are released, so the model is not resident twice.
+class Holder {
+  public:
+    // A projection: rows16 where a tiled kernel exists, else copied as stored.
+    void projection(WeightMatrix& w) {
+        const GgmlType held = rows16_type(w.type);
+        if (gemm_rows16_for(held) != nullptr &&
+            can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols)) {
+            add(w, How::Rows16, rows16_bytes(w.type, w.rows, w.cols));
+        } else if (w.type != GgmlType::I2_S) {  // I2_S keeps its scale after the rows: mapped
+            add(w, How::Copy, held_bytes(w));
+        }
     }
-    if (!can_dequantize(head.type) || head.type == GgmlType::I2_S)
-        throw NotSupported("requantizing an output head of type " +
-                           std::string(type_name(head.type)));
-    const bool rows16 = type == GgmlType::Q8_0 && gemm_rows16_for(type) != nullptr &&
-                        can_repack_rows16(type, I2sLayout::X86, head.rows, head.cols);
-    const size_t bytes = rows16 ? rows16_bytes(type, head.rows, head.cols)
-                                : *tensor_bytes(type, head.cols, head.rows * head.cols);
-    const std::span<const uint8_t> src(head.data, static_cast<size_t>(head.rows) * head.row_bytes);
-    std::vector<uint8_t>& dst = store.emplace_back(bytes);
-    requantize_rows(head.type, type, src, head.rows, head.cols, rows16, dst);
-    if (!tied) release_pages(src);
-    WeightMatrix w = head;
-    w.type = type;
-    w.data = dst.data();
-    w.row_bytes =
-        static_cast<size_t>(head.cols / type_info(type).block_size) * type_info(type).block_bytes;
-    w.rows16 = rows16;
-    return w;
-}
+
+    // The output head (token_embd when tied, then `embd` is it too): requantized to `type`, or
+    // copied when `type` is its own. A requantized tied head leaves the embedding lookup reading
+    // the file's exact values.
+    void head(WeightMatrix& head, std::optional<GgmlType> type, WeightMatrix* embd) {
+        if (type && *type != head.type) {
+            if (*type != GgmlType::Q8_0 && *type != GgmlType::Q6_K) {
+                throw NotSupported("--head-type " + std::string(type_name(*type)) +
+                                   " (the output head can be requantized to q8_0 or q6_k)");
+            }
+            if (!can_dequantize(head.type) || head.type == GgmlType::I2_S)
+                throw NotSupported("requantizing an output head of type " +
+                                   std::string(type_name(head.type)));
+            const bool rows16 = *type == GgmlType::Q8_0 && gemm_rows16_for(*type) != nullptr &&
+                                can_repack_rows16(*type, I2sLayout::X86, head.rows, head.cols);
+            const size_t bytes = rows16 ? rows16_bytes(*type, head.rows, head.cols)
+                                        : *tensor_bytes(*type, head.cols, head.rows * head.cols);
+            add(head, How::Requantize, bytes, *type, rows16, embd == nullptr);
+        } else if (hold_ && head.type != GgmlType::I2_S) {
+            add(head, How::Copy, held_bytes(head)).follower = embd;
+        }
+    }
+
+    void set_hold(bool hold) { hold_ = hold; }
+    bool hold() const { return hold_; }
+
+    // Allocates the buffer and fills it; the matrices then point into it.
+    void run(PageBuffer& buffer) {
+        size_t total = 0;
+        for (Item& it : items_) {
+            it.offset = total;
+            total += (it.bytes + 63) / 64 * 64;
+        }
+        buffer = PageBuffer(total);
+        for (Item& it : items_) {
+            WeightMatrix& w = *it.w;
+            const std::span<const uint8_t> src(w.data, held_bytes(w));
+            const std::span<uint8_t> dst(buffer.data() + it.offset, it.bytes);
+            switch (it.how) {
+                case How::Rows16:
+                    repack_rows16(w.type, w.i2s_layout, src, w.rows, w.cols, dst);
+                    w.rows16 = true;
+                    if (rows16_type(w.type) != w.type) {  // TQ1_0 held as TQ2_0 (kernels/repack.h)
+                        w.converted_from = w.type;
+                        w.type = rows16_type(w.type);
+                        w.row_bytes = *tensor_bytes(w.type, w.cols, w.cols);
+                    }
+                    break;
+                case How::Copy:
+                    std::memcpy(dst.data(), src.data(), src.size());
+                    break;
+                case How::Requantize: {
+                    requantize_rows(w.type, it.to, src, w.rows, w.cols, it.rows16, dst);
+                    const TypeInfo& ti = type_info(it.to);
+                    w.type = it.to;
+                    w.row_bytes = static_cast<size_t>(w.cols / ti.block_size) * ti.block_bytes;
+                    w.rows16 = it.rows16;
+                    break;
+                }
+            }
+            if (it.release) release_pages(src);
+            w.data = dst.data();
+            if (it.follower != nullptr) *it.follower = w;
+        }
+    }
+
+  private:
+    enum class How { Rows16, Copy, Requantize };
+    struct Item {
+        WeightMatrix* w;
+        How how;
+        size_t bytes;
+        GgmlType to;
+        bool rows16;
+        bool release;
+        WeightMatrix* follower = nullptr;  // a tied embedding: set to the held head
+        size_t offset = 0;
+    };
+
+    Item& add(WeightMatrix& w, How how, size_t bytes, GgmlType to = GgmlType::F32,
+              bool rows16 = false, bool release = true) {
+        return items_.emplace_back(Item{&w, how, bytes, to, rows16, release});
+    }
+
+    std::vector<Item> items_;
+    bool hold_ = true;
+};
 
 // Tensors llama.cpp knows that this engine does not implement: refusing them is honest,
 // ignoring them would compute another function.
@@ -406,18 +464,20 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
         m->layers.push_back(std::move(lw));
     }
     check_leftovers(b.unused(), h, path);
-    // Only a file that will be used pays for rearranging its weights. BITNET_REPACK=0 keeps
-    // them as mapped (to compare the two paths, or to save the load time).
+    // Only a file that will be used pays for holding its weights. BITNET_REPACK=0 keeps them
+    // as mapped (to compare the two paths, or to save the load time); --head-type still
+    // requantizes the head.
     const char* repack_env = std::getenv("BITNET_REPACK");
-    const bool repack = repack_env == nullptr || std::string(repack_env) != "0";
+    Holder holder;
+    holder.set_hold(repack_env == nullptr || std::string(repack_env) != "0");
     for (LayerWeights& lw : m->layers) {
-        if (!repack) break;
+        if (!holder.hold()) break;
         for (WeightMatrix* w :
              {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down})
-            Binder::hold_rows16(*w, m->repacked);
+            holder.projection(*w);
     }
-    if (options.head_type && *options.head_type != m->output.type)
-        m->output = requantized_head(m->output, *options.head_type, h.tied_output, m->repacked);
+    holder.head(m->output, options.head_type, h.tied_output ? &m->token_embd : nullptr);
+    holder.run(m->held);
     return std::shared_ptr<Model>(new Model(std::move(m)));
 }
 
@@ -430,6 +490,10 @@ uint64_t Model::weight_bytes_per_token() const {
             total += held_bytes(*w);
     }
     return total;
+}
+
+uint64_t Model::held_weight_bytes() const {
+    return impl_->held.size();
 }
 
 std::string Model::kernel_summary() const {

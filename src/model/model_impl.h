@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bitnet/model.h"
+#include "core/page_buffer.h"
 #include "kernels/matmul.h"
 
 namespace bitnet {
@@ -27,8 +28,9 @@ class ModelImpl {
     std::vector<float> output_norm;
     std::vector<LayerWeights> layers;
     std::vector<std::string> assumptions, warnings;  // see Model::assumptions()
-    // Projections held in the rows16 layout (kernels/repack.h) instead of the mapped file.
-    std::vector<std::vector<uint8_t>> repacked;
+    // Weights held in memory instead of the mapped file (model.cpp, Holder): projections
+    // rows16 (kernels/repack.h) or copied, the output head copied or requantized.
+    PageBuffer held;
 
     // The embedding of one token as floats.
     void embed(int32_t token, float* out) const;

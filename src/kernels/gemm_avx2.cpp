@@ -25,6 +25,21 @@ inline __m256i bcast4(const uint8_t* p) {
     return _mm256_set1_epi32(v);
 }
 
+// Decoding (one or two tokens) streams the weights once and spends about two thirds of a Zen 3
+// core on unpacking them at full bandwidth: without help, the memory stalls and the arithmetic
+// do not overlap well. A software prefetch of the lines kPrefetchAhead bytes past the ones being
+// read keeps the next blocks on their way; measured on a Zen 3 EPYC with 2B-4T shapes (120
+// regions per token, 2 threads, alternating in one process), 2 KiB ahead against none: TQ2_0
+// 18.8 -> 21.0 GB/s, I2_S 18.4 -> 23.2 GB/s; 1 and 4 KiB are within noise of 2. Prefetching
+// past the end of the matrix is harmless (a prefetch never faults). The F16 head's row dots
+// (kernels/vec_dot_avx2.cpp) need no help: the same prefetch made them 11-15 % slower.
+constexpr size_t kPrefetchAhead = 2048;
+
+inline void prefetch_ahead(const uint8_t* p, size_t bytes) {
+    const char* ahead = reinterpret_cast<const char*>(p) + kPrefetchAhead;
+    for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+}
+
 // acc16[t][h] += codes · activations over the 4 shifts of one 64-byte vector.
 template <int T>
 inline void step(__m256i (*acc16)[2], const uint8_t* vec, const uint8_t* const* act, size_t off) {
@@ -56,6 +71,7 @@ void rows16_tq2_0(const GemmArgs& g, int64_t group, int64_t t0) {
     }
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
+        prefetch_ahead(blk, kGroupBlock);
         const size_t a_off = static_cast<size_t>(b) * sizeof(BlockQ8K);
         __m256i acc16[T][2];
         for (int t = 0; t < T; ++t) acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
@@ -96,6 +112,7 @@ void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
         acc[t][0] = acc[t][1] = _mm256_setzero_si256();
     }
     for (int64_t q0 = 0; q0 < nq; q0 += 8) {  // one 128-value block at a time
+        prefetch_ahead(base + static_cast<size_t>(q0) * 64, 8 * 64);
         __m256i acc16[T][2];
         for (int t = 0; t < T; ++t) acc16[t][0] = acc16[t][1] = _mm256_setzero_si256();
         for (int64_t q = q0; q < q0 + 8; ++q)

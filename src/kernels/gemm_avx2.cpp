@@ -32,7 +32,8 @@ inline __m256i bcast4(const uint8_t* p) {
 // regions per token, 2 threads, alternating in one process), 2 KiB ahead against none: TQ2_0
 // 18.8 -> 21.0 GB/s, I2_S 18.4 -> 23.2 GB/s; 1 and 4 KiB are within noise of 2. Prefetching
 // past the end of the matrix is harmless (a prefetch never faults). The F16 head's row dots
-// (kernels/vec_dot_avx2.cpp) need no help: the same prefetch made them 11-15 % slower.
+// (kernels/vec_dot_avx2.cpp) and q8_0_rows8 need no help: the same prefetch made them 11-15 %
+// slower; the Q6_K head's dots have it (dot_q6_k).
 constexpr size_t kPrefetchAhead = 2048;
 
 inline void prefetch_ahead(const uint8_t* p, size_t bytes) {

@@ -305,6 +305,11 @@ float dot_q6_k(int64_t n, const void* vw, const void* va) {
     const auto* a = static_cast<const BlockQ8K*>(va);
     float sum = 0;
     for (int64_t b = 0; b < n / kQK; ++b) {
+        // 2 KiB ahead (the next row when near the end: a thread's rows are consecutive):
+        // 17.2-18.2 -> 20.0 GB/s for a 2B-4T head on a Zen 3 EPYC, 2 threads. The lighter
+        // F16 and Q8_0 head kernels got slower with the same prefetch and have none.
+        const char* ahead = reinterpret_cast<const char*>(w + b) + 2048;
+        for (int l = 0; l < 4; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
         const int32_t isum = hsum_i32(q6_k_block_lanes(w[b], a[b]));
         sum += fp16_to_fp32(w[b].d) * a[b].d * static_cast<float>(isum);
     }

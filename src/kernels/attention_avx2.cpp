@@ -74,8 +74,22 @@ struct Q8Row {
 
 // q · k for H heads at once (q + h * qs): per head two running sums over 16 values, their
 // horizontal sum, then the scalar tail; the key converted once. Identical per head for any H.
+// Keys and values are read row after row from the head-major cache; the hardware prefetcher
+// alone left the value sums (which pass over a block of 64 rows once per 16 dimensions) waiting
+// on memory. Each kernel prefetches the row kRowsAhead rows past the one it reads (in the value
+// sums, during the first pass over a block): on a Zen 3 EPYC, one thread, depth 2048, 2B-4T
+// shapes, values 37-45 -> 31-34 ns per key and keys 36-38 -> 34-35 ns; 16 or 32 rows ahead gave
+// less. A prefetch never faults, past the end of the cache included.
+constexpr size_t kRowsAhead = 8;
+
+inline void prefetch(const void* p, size_t ahead, size_t bytes) {
+    const char* c = static_cast<const char*>(p) + ahead;
+    for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(c + l, _MM_HINT_T0);
+}
+
 template <int H, typename Row>
 void dot_heads(const float* q, int64_t qs, const void* k, int64_t n, float* out) {
+    prefetch(k, kRowsAhead * Row::bytes(n), Row::bytes(n));
     __m256 a[H][2];
     for (auto& h : a) h[0] = h[1] = _mm256_setzero_ps();
     int64_t d = 0;
@@ -99,6 +113,7 @@ void dot_heads(const float* q, int64_t qs, const void* k, int64_t n, float* out)
 template <int H>
 void dot_heads_q8(const float* q, int64_t qs, const void* k, int64_t n, float* out) {
     const auto* b = static_cast<const BlockQ8_0*>(k);
+    prefetch(k, kRowsAhead * Q8Row::bytes(n), Q8Row::bytes(n));
     __m256 acc[H];
     for (auto& x : acc) x = _mm256_setzero_ps();
     for (int64_t j = 0; j < n / 32; ++j) {
@@ -144,6 +159,7 @@ void wsum_heads(const float* w, int64_t ws, const void* v, int64_t n_keys, int64
                 acc[h][1] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(out + h * os + d + 8);
             }
             for (int64_t p = p0; p < p1; ++p) {
+                if (d == 0) prefetch(row(p), kRowsAhead * row_bytes, row_bytes);
                 __m256 x0, x1;
                 Row::load16(row(p), d, x0, x1);
                 for (int h = 0; h < H; ++h) {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -17,6 +18,20 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
+// Under AddressSanitizer the memory comes from the allocator instead of mmap, so that reads
+// and writes past the end of a weight matrix or KV cache still hit a redzone.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 }  // namespace
 
 PageBuffer::PageBuffer(size_t bytes) {
@@ -27,6 +42,15 @@ PageBuffer::PageBuffer(size_t bytes) {
     // before it is never touched, so it costs address space only. A smaller one stays in small
     // pages: a huge page would commit up to 2 MiB for it.
     const bool huge = bytes >= kHugePage;
+    if constexpr (kSanitized) {
+        void* p = nullptr;
+        if (::posix_memalign(&p, huge ? kHugePage : 4096, bytes) != 0)
+            throw Error("cannot reserve " + std::to_string(bytes) + " bytes of memory");
+        std::memset(p, 0, bytes);
+        data_ = static_cast<uint8_t*>(p);
+        size_ = bytes;
+        return;
+    }
     const size_t span = huge ? (bytes + kHugePage - 1) / kHugePage * kHugePage : bytes;
     map_size_ = huge ? span + kHugePage : span;
     void* p =
@@ -68,6 +92,7 @@ PageBuffer& PageBuffer::operator=(PageBuffer&& other) noexcept {
 }
 
 void PageBuffer::release() {
+    if constexpr (kSanitized) std::free(data_);
     if (map_ != nullptr) ::munmap(map_, map_size_);
     map_ = nullptr;
     data_ = nullptr;

@@ -9,7 +9,9 @@
 // buffer is ordinary memory and nothing else changes.
 //
 // The memory starts zero-filled and is committed page by page as it is first written, so an
-// unused tail (a KV cache longer than the conversation) costs no resident memory.
+// unused tail (a KV cache longer than the conversation) costs no resident memory. Under
+// AddressSanitizer it comes from the allocator instead (same alignment, zero-filled), so that
+// accesses past the end still meet a redzone.
 #pragma once
 
 #include <cstddef>

@@ -18,20 +18,6 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
-// Under AddressSanitizer the memory comes from the allocator instead of mmap, so that reads
-// and writes past the end of a weight matrix or KV cache still hit a redzone.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 }  // namespace
 
 PageBuffer::PageBuffer(size_t bytes) {
@@ -42,7 +28,7 @@ PageBuffer::PageBuffer(size_t bytes) {
     // before it is never touched, so it costs address space only. A smaller one stays in small
     // pages: a huge page would commit up to 2 MiB for it.
     const bool huge = bytes >= kHugePage;
-    if constexpr (kSanitized) {
+    if constexpr (kSeparateBuffers) {
         void* p = nullptr;
         if (::posix_memalign(&p, huge ? kHugePage : 4096, bytes) != 0)
             throw Error("cannot reserve " + std::to_string(bytes) + " bytes of memory");
@@ -92,7 +78,7 @@ PageBuffer& PageBuffer::operator=(PageBuffer&& other) noexcept {
 }
 
 void PageBuffer::release() {
-    if constexpr (kSanitized) std::free(data_);
+    if constexpr (kSeparateBuffers) std::free(data_);
     if (map_ != nullptr) ::munmap(map_, map_size_);
     map_ = nullptr;
     data_ = nullptr;
@@ -111,6 +97,16 @@ int64_t anon_huge_page_bytes() {
         in.ignore(1 << 12, '\n');
     }
     return -1;
+}
+
+bool huge_pages_enabled() {
+    static const bool enabled = [] {
+        std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+        std::string line;
+        if (!std::getline(in, line)) return false;
+        return line.find("[never]") == std::string::npos;
+    }();
+    return enabled;
 }
 
 }  // namespace bitnet

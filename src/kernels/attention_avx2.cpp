@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "core/fp16.h"
@@ -84,7 +85,8 @@ constexpr size_t kRowsAhead = 8;
 
 inline void prefetch(const void* p, size_t ahead, size_t bytes) {
     const char* c = static_cast<const char*>(p) + ahead;
-    for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(c + l, _MM_HINT_T0);
+    const size_t lead = reinterpret_cast<uintptr_t>(c) % 64;  // lines touched, from the first
+    for (size_t l = 0; l < lead + bytes; l += 64) _mm_prefetch(c - lead + l, _MM_HINT_T0);
 }
 
 template <int H, typename Row>

@@ -27,9 +27,20 @@ void KvCache::init(int64_t layers, int64_t ctx, int64_t heads, int64_t dim, Ggml
     v_row = cache_row_bytes(tv, dim);
     n_layer = layers;
     const auto rows = static_cast<size_t>(ctx * heads);
-    k_bytes = (rows * k_row + 63) / 64 * 64;
-    v_bytes = (rows * v_row + 63) / 64 * 64;
-    mem = PageBuffer(static_cast<size_t>(layers) * (k_bytes + v_bytes));
+    const size_t kb = (rows * k_row + 63) / 64 * 64, vb = (rows * v_row + 63) / 64 * 64;
+    mem_.clear();
+    k_.assign(static_cast<size_t>(layers), nullptr);
+    v_.assign(static_cast<size_t>(layers), nullptr);
+    if (!kSeparateBuffers) mem_.emplace_back(static_cast<size_t>(layers) * (kb + vb));
+    for (size_t l = 0; l < static_cast<size_t>(layers); ++l) {
+        if (kSeparateBuffers) {
+            k_[l] = mem_.emplace_back(kb).data();
+            v_[l] = mem_.emplace_back(vb).data();
+        } else {
+            k_[l] = mem_[0].data() + l * (kb + vb);
+            v_[l] = k_[l] + kb;
+        }
+    }
 }
 
 Forward::Forward(const ModelImpl& model, KvCache& cache, ThreadPool& threads)

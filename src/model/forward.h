@@ -30,22 +30,22 @@ struct KvCache {
     GgmlType type_v = GgmlType::F16;
     size_t k_row = 0;  // bytes of one cached key (head_dim values)
     size_t v_row = 0;
-    size_t k_bytes = 0,
-           v_bytes = 0;  // of one layer's K and V (n_head_kv · n_ctx rows), padded to 64
     int64_t n_layer = 0;
-    PageBuffer mem;  // per layer: K rows, then V rows (huge pages where the kernel gives them)
 
     void init(int64_t n_layer, int64_t ctx, int64_t heads, int64_t dim, GgmlType tk, GgmlType tv);
-    uint8_t* k(int64_t layer) {
-        return mem.data() + static_cast<size_t>(layer) * (k_bytes + v_bytes);
-    }
-    uint8_t* v(int64_t layer) { return k(layer) + k_bytes; }
-    const uint8_t* k(int64_t layer) const {
-        return mem.data() + static_cast<size_t>(layer) * (k_bytes + v_bytes);
-    }
-    const uint8_t* v(int64_t layer) const { return k(layer) + k_bytes; }
+    // A layer's K rows and V rows (n_head_kv · n_ctx rows each), 64-byte aligned.
+    uint8_t* k(int64_t layer) { return k_[static_cast<size_t>(layer)]; }
+    uint8_t* v(int64_t layer) { return v_[static_cast<size_t>(layer)]; }
+    const uint8_t* k(int64_t layer) const { return k_[static_cast<size_t>(layer)]; }
+    const uint8_t* v(int64_t layer) const { return v_[static_cast<size_t>(layer)]; }
     // Row index of position `pos` of KV head `head` (times k_row or v_row for the byte offset).
     size_t row(int64_t head, int64_t pos) const { return static_cast<size_t>(head * n_ctx + pos); }
+
+  private:
+    // One buffer for all layers (huge pages where the kernel gives them), or one per layer's K
+    // and V under AddressSanitizer (core/page_buffer.h).
+    std::vector<PageBuffer> mem_;
+    std::vector<uint8_t*> k_, v_;
 };
 
 // Activations of the batch being processed; each row is one token.

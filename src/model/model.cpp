@@ -93,7 +93,7 @@ class Binder {
         return v;
     }
 
-    // A projection inside a block, bound in place; hold_rows16() may rearrange it later.
+    // A projection inside a block, bound in place; Holder may hold it in memory later.
     WeightMatrix projection(const std::string& name, int64_t cols, int64_t rows) {
         return matrix(name, cols, rows);
     }
@@ -217,9 +217,11 @@ Hparams read_hparams(const GgufFile& f) {
 
 // Weights read once per generated token, held in one buffer of anonymous memory
 // (core/page_buffer.h: huge pages, ~20 % more streaming bandwidth than the file's 4 KiB pages
-// on the machines measured) instead of the mapped file: projections rearranged rows16
+// on the machine measured) instead of the mapped file: projections rearranged rows16
 // (kernels/repack.h) or copied, the output head copied or requantized (--head-type). The file's
-// pages of what is held are released, so the model is not resident twice.
+// pages of what is held are released, so the model is not resident twice. A plain copy is made
+// only where huge pages can back it (it buys nothing else) and is given up when the memory
+// cannot be reserved (the matrix then stays mapped).
 class Holder {
   public:
     // A projection: rows16 where a tiled kernel exists, else copied as stored.
@@ -228,7 +230,9 @@ class Holder {
         if (gemm_rows16_for(held) != nullptr &&
             can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols)) {
             add(w, How::Rows16, rows16_bytes(w.type, w.rows, w.cols));
-        } else if (w.type != GgmlType::I2_S) {  // I2_S keeps its scale after the rows: mapped
+        } else if (w.type != GgmlType::I2_S) {
+            // (I2_S without a tiled kernel, a CPU without AVX2 or odd shapes, stays mapped:
+            // its layouts index the whole tensor, not rows.)
             add(w, How::Copy, held_bytes(w));
         }
     }
@@ -247,8 +251,15 @@ class Holder {
                                    std::string(type_name(head.type)));
             const bool rows16 = *type == GgmlType::Q8_0 && gemm_rows16_for(*type) != nullptr &&
                                 can_repack_rows16(*type, I2sLayout::X86, head.rows, head.cols);
-            const size_t bytes = rows16 ? rows16_bytes(*type, head.rows, head.cols)
-                                        : *tensor_bytes(*type, head.cols, head.rows * head.cols);
+            const std::optional<size_t> plain =
+                tensor_bytes(*type, head.cols, head.rows * head.cols);
+            if (!rows16 && !plain) {
+                throw NotSupported("--head-type " + std::string(type_name(*type)) +
+                                   " for a head with rows of " + std::to_string(head.cols) +
+                                   " values (needs a multiple of " +
+                                   std::to_string(type_info(*type).block_size) + ")");
+            }
+            const size_t bytes = rows16 ? rows16_bytes(*type, head.rows, head.cols) : *plain;
             add(head, How::Requantize, bytes, *type, rows16, embd == nullptr);
         } else if (hold_ && head.type != GgmlType::I2_S) {
             add(head, How::Copy, held_bytes(head)).follower = embd;
@@ -258,18 +269,38 @@ class Holder {
     void set_hold(bool hold) { hold_ = hold; }
     bool hold() const { return hold_; }
 
-    // Allocates the buffer and fills it; the matrices then point into it.
-    void run(PageBuffer& buffer) {
-        size_t total = 0;
-        for (Item& it : items_) {
-            it.offset = total;
-            total += (it.bytes + 63) / 64 * 64;
+    // Allocates the memory and fills it; the matrices then point into it.
+    void run(std::vector<PageBuffer>& buffers) {
+        const auto drop_copies = [&] {
+            std::erase_if(items_, [](const Item& it) { return it.how == How::Copy; });
+        };
+        const auto place = [&] {
+            size_t total = 0;
+            for (Item& it : items_) {
+                it.offset = kSeparateBuffers ? 0 : total;
+                total += (it.bytes + 63) / 64 * 64;
+            }
+            return total;
+        };
+        if (!huge_pages_enabled()) drop_copies();
+        buffers.clear();
+        if (kSeparateBuffers) {
+            place();
+            for (const Item& it : items_) buffers.emplace_back(it.bytes);
+        } else {
+            try {
+                buffers.emplace_back(place());
+            } catch (const Error&) {
+                drop_copies();  // without room for the copies, hold what must be rearranged
+                buffers.emplace_back(place());
+            }
         }
-        buffer = PageBuffer(total);
-        for (Item& it : items_) {
+        for (size_t i = 0; i < items_.size(); ++i) {
+            Item& it = items_[i];
             WeightMatrix& w = *it.w;
+            uint8_t* base = buffers[kSeparateBuffers ? i : 0].data();
             const std::span<const uint8_t> src(w.data, held_bytes(w));
-            const std::span<uint8_t> dst(buffer.data() + it.offset, it.bytes);
+            const std::span<uint8_t> dst(base + it.offset, it.bytes);
             switch (it.how) {
                 case How::Rows16:
                     repack_rows16(w.type, w.i2s_layout, src, w.rows, w.cols, dst);
@@ -493,7 +524,9 @@ uint64_t Model::weight_bytes_per_token() const {
 }
 
 uint64_t Model::held_weight_bytes() const {
-    return impl_->held.size();
+    uint64_t total = 0;
+    for (const PageBuffer& b : impl_->held) total += b.size();
+    return total;
 }
 
 std::string Model::kernel_summary() const {

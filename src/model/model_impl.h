@@ -30,7 +30,7 @@ class ModelImpl {
     std::vector<std::string> assumptions, warnings;  // see Model::assumptions()
     // Weights held in memory instead of the mapped file (model.cpp, Holder): projections
     // rows16 (kernels/repack.h) or copied, the output head copied or requantized.
-    PageBuffer held;
+    std::vector<PageBuffer> held;  // one arena (one buffer per matrix under ASan)
 
     // The embedding of one token as floats.
     void embed(int32_t token, float* out) const;

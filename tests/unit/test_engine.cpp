@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <cmath>
 #include <filesystem>
@@ -14,9 +16,14 @@
 #include "bitnet/error.h"
 #include "bitnet/generate.h"
 #include "bitnet/multi_session.h"
+#include "bitnet/quant.h"
 #include "bitnet/sampling.h"
 #include "bitnet/session.h"
 #include "bitnet/synth.h"
+#include "core/page_buffer.h"
+#include "kernels/matmul.h"
+#include "model/forward.h"
+#include "model/model_impl.h"
 #include "support/test_paths.h"
 
 namespace bitnet::test {
@@ -718,6 +725,92 @@ TEST(MultiSession, RefusesCachesLargerThanMemoryNamingTheTotal) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("256 KV caches"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("-np"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace bitnet::test
+
+namespace bitnet::test {
+namespace {
+
+bool inside(const ModelImpl& m, const uint8_t* p) {
+    for (const PageBuffer& b : m.held)
+        if (p >= b.data() && p < b.data() + b.size()) return true;
+    return false;
+}
+
+const uint8_t* in_file(const Model& m, const char* name) {
+    return m.file().tensor_data(*m.file().find_tensor(name)).data();
+}
+
+// Where Model::load puts the weights (model.cpp, Holder): projections and a copied tied head in
+// held memory with the embedding following the head; a requantized tied head held while the
+// embedding keeps the file's values; BITNET_REPACK=0 holding only a requantized head. Logits
+// cannot show a missing follower: released file pages come back on the next read.
+TEST(Holder, PlacesWeightsWhereTheyAreRead) {
+    TempDir tmp;
+    const std::string path = small_model(tmp, GgmlType::TQ2_0);
+    {
+        const auto model = Model::load(path);
+        const ModelImpl& m = model->impl();
+        ASSERT_TRUE(model->hparams().tied_output);
+        if (best_isa() >= Isa::Avx2) {
+            EXPECT_TRUE(m.layers[0].wq.rows16);
+            EXPECT_TRUE(inside(m, m.layers[1].ffn_down.data));
+        }
+        if (huge_pages_enabled()) {
+            EXPECT_TRUE(inside(m, m.output.data)) << "the tied head is copied";
+            EXPECT_EQ(m.token_embd.data, m.output.data) << "the embedding follows the head";
+        } else {
+            EXPECT_EQ(m.output.data, in_file(*model, "token_embd.weight")) << "no copy";
+        }
+        std::vector<float> held(static_cast<size_t>(m.hp.n_embd));
+        std::vector<float> file(held.size());
+        m.embed(5, held.data());
+        dequantize_tensor(GgmlType::F16,
+                          {in_file(*model, "token_embd.weight") + 5 * m.token_embd.row_bytes,
+                           m.token_embd.row_bytes},
+                          1, m.hp.n_embd, file.data());
+        EXPECT_EQ(held, file);
+    }
+    ModelOptions q8;
+    q8.head_type = GgmlType::Q8_0;
+    {
+        const auto model = Model::load(path, q8);
+        const ModelImpl& m = model->impl();
+        EXPECT_EQ(m.output.type, GgmlType::Q8_0);
+        EXPECT_TRUE(inside(m, m.output.data));
+        EXPECT_EQ(m.token_embd.data, in_file(*model, "token_embd.weight"))
+            << "a requantized tied head leaves the lookup on the file's exact values";
+    }
+    {
+        ::setenv("BITNET_REPACK", "0", 1);
+        const auto model = Model::load(path, q8);
+        ::unsetenv("BITNET_REPACK");
+        const ModelImpl& m = model->impl();
+        EXPECT_EQ(model->held_weight_bytes(), held_bytes(m.output));
+        EXPECT_EQ(m.layers[0].wq.data, in_file(*model, "blk.0.attn_q.weight"));
+        EXPECT_FALSE(m.layers[0].wq.rows16);
+    }
+}
+
+// Each layer's K and V regions are 64-byte aligned and disjoint, for mixed cache types.
+TEST(KvCache, LayerRegionsAreAlignedAndDisjoint) {
+    KvCache c;
+    c.init(3, 100, 2, 64, GgmlType::F16, GgmlType::Q8_0);
+    const size_t kb = c.row(c.n_head_kv, 0) * c.k_row, vb = c.row(c.n_head_kv, 0) * c.v_row;
+    for (int64_t l = 0; l < 3; ++l) {
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(c.k(l)) % 64, 0u);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(c.v(l)) % 64, 0u);
+        std::memset(c.k(l), static_cast<int>(1 + 2 * l), kb);
+        std::memset(c.v(l), static_cast<int>(2 + 2 * l), vb);
+    }
+    for (int64_t l = 0; l < 3; ++l) {
+        for (size_t i = 0; i < kb; i += 7) ASSERT_EQ(c.k(l)[i], 1 + 2 * l) << l << " " << i;
+        for (size_t i = 0; i < vb; i += 7) ASSERT_EQ(c.v(l)[i], 2 + 2 * l) << l << " " << i;
+        EXPECT_EQ(c.k(l)[kb - 1], 1 + 2 * l);
+        EXPECT_EQ(c.v(l)[vb - 1], 2 + 2 * l);
     }
 }
 

@@ -312,7 +312,13 @@ class Holder {
                     }
                     break;
                 case How::Copy:
-                    std::memcpy(dst.data(), src.data(), src.size());
+                    // In slices, each released once copied: copying a 657 MB head whole kept
+                    // the source and the copy resident together (peak RSS +0.37 GB).
+                    for (size_t off = 0; off < src.size(); off += kCopySlice) {
+                        const size_t n = std::min(kCopySlice, src.size() - off);
+                        std::memcpy(dst.data() + off, src.data() + off, n);
+                        release_pages(src.subspan(off, n));
+                    }
                     break;
                 case How::Requantize: {
                     requantize_rows(w.type, it.to, src, w.rows, w.cols, it.rows16, dst);
@@ -330,6 +336,7 @@ class Holder {
     }
 
   private:
+    static constexpr size_t kCopySlice = size_t{32} << 20;
     enum class How { Rows16, Copy, Requantize };
     struct Item {
         WeightMatrix* w;

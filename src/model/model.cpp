@@ -224,8 +224,12 @@ Hparams read_hparams(const GgufFile& f) {
 // cannot be reserved (the matrix then stays mapped).
 class Holder {
   public:
+    // hold = false (BITNET_REPACK=0): everything stays mapped but a requantized head.
+    explicit Holder(bool hold) : hold_(hold) {}
+
     // A projection: rows16 where a tiled kernel exists, else copied as stored.
     void projection(WeightMatrix& w) {
+        if (!hold_) return;
         const GgmlType held = rows16_type(w.type);
         if (gemm_rows16_for(held) != nullptr &&
             can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols)) {
@@ -265,9 +269,6 @@ class Holder {
             add(head, How::Copy, held_bytes(head)).follower = embd;
         }
     }
-
-    void set_hold(bool hold) { hold_ = hold; }
-    bool hold() const { return hold_; }
 
     // Allocates the memory and fills it; the matrices then point into it.
     void run(std::vector<PageBuffer>& buffers) {
@@ -355,7 +356,7 @@ class Holder {
     }
 
     std::vector<Item> items_;
-    bool hold_ = true;
+    bool hold_;
 };
 
 // Tensors llama.cpp knows that this engine does not implement: refusing them is honest,
@@ -506,10 +507,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     // as mapped (to compare the two paths, or to save the load time); --head-type still
     // requantizes the head.
     const char* repack_env = std::getenv("BITNET_REPACK");
-    Holder holder;
-    holder.set_hold(repack_env == nullptr || std::string(repack_env) != "0");
+    Holder holder(repack_env == nullptr || std::string(repack_env) != "0");
     for (LayerWeights& lw : m->layers) {
-        if (!holder.hold()) break;
         for (WeightMatrix* w :
              {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down})
             holder.projection(*w);

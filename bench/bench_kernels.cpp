@@ -5,7 +5,10 @@
 // ggml's is the reference's libggml-cpu-<variant>.so (the variant ggml itself would pick on this
 // CPU: the highest ggml_backend_score), its type traits' from_float for the activations and
 // vec_dot for every row and token, as ggml's CPU backend computes a mul_mat of these types.
-// Items are multiply-accumulates.
+// Except IQ2_S batches: ggml-cpu decodes grid formats into int8 panels for batches of 8 or
+// more tokens (ggml-cpu/iqp.cpp, no exported entry point), so its Gemm128 row here is the
+// row-dot path, slower than what llama.cpp runs; bench/compare.sh measures the whole model
+// against llama.cpp itself. Items are multiply-accumulates.
 //   build/bench/bitnet_bench --benchmark_filter='Gemv|Gemm'
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>

@@ -50,6 +50,10 @@ int64_t gemm_rows16_q8_0_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1
 // AVX2 (vpmaddubsw); no Q8_0: unsigned-offset activations times int8 weights overflow int16.
 int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_rows16_i2s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
+// IQ2_S in the stored layout for batches of kIq2sPanelMinTokens or more (fewer: returns r0, the
+// row dots are faster): 8 rows at a time, each block decoded once for every token.
+constexpr int64_t kIq2sPanelMinTokens = 2;
+int64_t gemm_iq2_s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 // Q8_0 in the stored layout, 8 rows at a time (decoding with a q8_0 head or Q8_0 weights).
 int64_t gemm_q8_0_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);

@@ -8,11 +8,13 @@
 // reference's float operations, so results are bit-identical to it.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/iq2s_avx2.h"
 #include "quant/blocks.h"
 
 namespace bitnet {
@@ -420,6 +422,106 @@ void q8_0_rows8(const GemmArgs& g, int64_t r0) {
     }
 }
 
+// IQ2_S batches: each 256-value block of 8 rows is decoded once into signed int8 weights
+// (grid point times sign, |w| <= 43) laid out as 64 vectors of 8 rows x 4 columns (row r in
+// dword r), with their magnitudes beside them, and the 16 sub-block scales 1 + 2 * nibble as
+// int16 lanes (row r in lanes 2r and 2r + 1). Every token of the batch then meets them with the
+// sign trick: vpmaddubsw(|w|, vpsignb(x, w)) = w * x in pairs (at most 2 * 43 * 127 = 10922),
+// two vectors summed in int16 (21844), a sub-block's 16 columns weighted by its scale in
+// vpmaddwd. Lane r of the int32 sum is row r's exact integer block sum, the reference's
+// (kernels/vec_dot.cpp, dot_iq2_s), and the float steps are its steps in its order, so every
+// output equals the scalar row dot bit for bit.
+struct Iq2sPanel {
+    alignas(32) int8_t w[64 * 32];    // vector v: columns 4v..4v+3 of rows 0..7
+    alignas(32) uint8_t aw[64 * 32];  // |w|
+    alignas(32) int16_t ls[16 * 16];  // sub-block s: lanes 2r, 2r + 1 = scale of row r
+    alignas(32) float d[8];           // the rows' block scales
+};
+
+// Decodes block b of rows r0..r0+7 (row stride row_bytes) into p.
+inline void decode_iq2s_panel(const uint8_t* w, size_t row_bytes, int64_t r0, int64_t b,
+                              Iq2sPanel& p) {
+    const BlockIQ2S* blk[8];
+    alignas(16) uint16_t dh[8];
+    for (int r = 0; r < 8; ++r) {
+        blk[r] =
+            reinterpret_cast<const BlockIQ2S*>(w + static_cast<size_t>(r0 + r) * row_bytes) + b;
+        dh[r] = blk[r]->d;
+        for (int ib = 0; ib < 8; ++ib) {
+            const auto lo = static_cast<int16_t>(1 + 2 * (blk[r]->scales[ib] & 0xf));
+            const auto hi = static_cast<int16_t>(1 + 2 * (blk[r]->scales[ib] >> 4));
+            p.ls[16 * (2 * ib) + 2 * r] = p.ls[16 * (2 * ib) + 2 * r + 1] = lo;
+            p.ls[16 * (2 * ib + 1) + 2 * r] = p.ls[16 * (2 * ib + 1) + 2 * r + 1] = hi;
+        }
+    }
+    _mm256_store_ps(p.d, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh))));
+    alignas(32) uint16_t gi[8][32];
+    for (int r = 0; r < 8; ++r) iq2s_grid_indices(*blk[r], gi[r]);
+    for (int ib = 0; ib < 8; ++ib) {  // 32 columns: 8 vectors of the panel
+        __m256i v[8];
+        for (int r = 0; r < 8; ++r) {  // row r, 32 columns
+            v[r] = iq2s_apply_signs(iq2s_grid_group(gi[r], ib), iq2s_negative_group(*blk[r], ib));
+        }
+        // 8 x 8 transpose of dwords: vector j of the panel = dword j of every row.
+        const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]),
+                      t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]),
+                      t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+        const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]),
+                      t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+        const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]),
+                      t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+        const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+        const __m256i out[8] = {
+            _mm256_permute2x128_si256(u0, u4, 0x20), _mm256_permute2x128_si256(u1, u5, 0x20),
+            _mm256_permute2x128_si256(u2, u6, 0x20), _mm256_permute2x128_si256(u3, u7, 0x20),
+            _mm256_permute2x128_si256(u0, u4, 0x31), _mm256_permute2x128_si256(u1, u5, 0x31),
+            _mm256_permute2x128_si256(u2, u6, 0x31), _mm256_permute2x128_si256(u3, u7, 0x31)};
+        for (int j = 0; j < 8; ++j) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(p.w + 32 * (8 * ib + j)), out[j]);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(p.aw + 32 * (8 * ib + j)),
+                               _mm256_abs_epi8(out[j]));
+        }
+    }
+}
+
+// sums[t][r] += the block's term for T tokens from t0 (activation blocks act[t]).
+template <int T>
+inline void iq2s_panel_tile(const Iq2sPanel& p, const BlockQ8K* const* act, float* sums) {
+    __m256i acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+    for (int s = 0; s < 16; ++s) {
+        const __m256i ls = _mm256_load_si256(reinterpret_cast<const __m256i*>(p.ls + 16 * s));
+        for (int half = 0; half < 2; ++half) {
+            const int v0 = 4 * s + 2 * half;
+            const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(p.w + 32 * v0));
+            const __m256i w1 =
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(p.w + 32 * (v0 + 1)));
+            const __m256i a0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(p.aw + 32 * v0));
+            const __m256i a1 =
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(p.aw + 32 * (v0 + 1)));
+            for (int t = 0; t < T; ++t) {
+                const int8_t* x = act[t]->qs + 4 * v0;
+                const __m256i x0 = bcast4(reinterpret_cast<const uint8_t*>(x));
+                const __m256i x1 = bcast4(reinterpret_cast<const uint8_t*>(x + 4));
+                const __m256i pr =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(x0, w0)),
+                                     _mm256_maddubs_epi16(a1, _mm256_sign_epi8(x1, w1)));
+                acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(pr, ls));
+            }
+        }
+    }
+    const __m256 dw = _mm256_load_ps(p.d);
+    for (int t = 0; t < T; ++t) {
+        const __m256 term =
+            _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(act[t]->d)), _mm256_cvtepi32_ps(acc[t]));
+        _mm256_storeu_ps(sums + 8 * t, _mm256_add_ps(_mm256_loadu_ps(sums + 8 * t), term));
+    }
+}
+
 template <void (*T2)(const GemmArgs&, int64_t, int64_t),
           void (*T1)(const GemmArgs&, int64_t, int64_t)>
 int64_t run(const GemmArgs& g, int64_t r0, int64_t r1) {
@@ -439,6 +541,40 @@ int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
         return r1;
     }
     return run<rows16_tq2_0<2>, rows16_tq2_0<1>>(g, r0, r1);
+}
+
+int64_t gemm_iq2_s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    if (g.n_tokens < kIq2sPanelMinTokens) return r0;
+    const int64_t nb = g.cols / kQK;
+    thread_local std::vector<float> sums;
+    thread_local std::vector<const BlockQ8K*> act;
+    sums.resize(static_cast<size_t>(8 * g.n_tokens));
+    act.resize(static_cast<size_t>(g.n_tokens));
+    Iq2sPanel p;
+    int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) {
+        std::fill(sums.begin(), sums.end(), 0.0f);
+        for (int64_t b = 0; b < nb; ++b) {
+            decode_iq2s_panel(g.w, g.row_bytes, r, b, p);
+            for (int64_t t = 0; t < g.n_tokens; ++t) {
+                act[static_cast<size_t>(t)] =
+                    reinterpret_cast<const BlockQ8K*>(g.act +
+                                                      static_cast<size_t>(t) * g.act_row_bytes) +
+                    b;
+            }
+            int64_t t = 0;
+            for (; t + 4 <= g.n_tokens; t += 4)
+                iq2s_panel_tile<4>(p, act.data() + t, sums.data() + 8 * t);
+            for (; t < g.n_tokens; ++t) iq2s_panel_tile<1>(p, act.data() + t, sums.data() + 8 * t);
+        }
+        for (int64_t t = 0; t < g.n_tokens; ++t) {
+            for (int k = 0; k < 8; ++k) {
+                g.y[static_cast<size_t>(t * g.ldy + r + k)] =
+                    g.scale * (0.125f * sums[static_cast<size_t>(8 * t + k)]);
+            }
+        }
+    }
+    return r;
 }
 
 int64_t gemm_q8_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {

@@ -29,6 +29,7 @@ GemmFn gemm_for(GgmlType weight, I2sLayout layout) {
         if (weight == GgmlType::I2_S && layout != I2sLayout::Arm) return gemm_i2s_x86_avx512vnni;
     }
     if (active_isa() >= Isa::Avx2 && weight == GgmlType::Q8_0) return gemm_q8_0_avx2;
+    if (active_isa() >= Isa::Avx2 && weight == GgmlType::IQ2_S) return gemm_iq2_s_avx2;
     return nullptr;
 }
 
@@ -48,7 +49,9 @@ GemmFn gemm_rows16_for(GgmlType weight) {
 std::string kernel_name(const WeightMatrix& w) {
     if (w.rows16) return active_isa() >= Isa::Avx512Vnni ? "avx512vnni rows16" : "avx2 rows16";
     if (GemmFn g = gemm_for(w.type, w.i2s_layout); g != nullptr)
-        return g == gemm_q8_0_avx2 ? "avx2 rows8" : "avx512vnni gemm";
+        return g == gemm_q8_0_avx2    ? "avx2 rows8"
+               : g == gemm_iq2_s_avx2 ? "avx2, panels for batches"
+                                      : "avx512vnni gemm";
     if (active_isa() >= Isa::Avx512 && vec_dot_avx512(w.type) != nullptr) return "avx512";
     if (active_isa() >= Isa::Avx2 && vec_dot_avx2(w.type, w.i2s_layout) != nullptr) return "avx2";
     return "scalar";

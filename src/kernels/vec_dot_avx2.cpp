@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "core/fp16.h"
+#include "kernels/iq2s_avx2.h"
 #include "kernels/q6k_avx2.h"
 #include "quant/blocks.h"
-#include "quant/iq2s_tables.h"
 
 namespace bitnet {
 
@@ -196,19 +196,44 @@ float dot_f32(int64_t n, const void* vw, const void* va) {
 // IQ2_S x Q8_K. Per 32 values: four 8-byte grid points (unsigned 8, 25, 43) gathered from the
 // table, the sign bits applied to the activations (Q8_K never holds -128, so negation is
 // exact), vpmaddubsw, then the two 4-bit scales of the halves through vpmaddwd; the int32 sum
-// per block is the reference's, and so are the float steps.
+// per block is the reference's, and so are the float steps. Two groups of 32 per step with
+// their own accumulators, and the scale selectors come from a table: written as a loop over
+// single groups, GCC rebuilt each selector from scalars on every step.
+// kIq2sScaleSel[ib]: vpshufb selector giving scale 2ib as int16 in the low half and 2ib + 1 in
+// the high half (selector bytes with the top bit set give zeros).
+alignas(32) constexpr uint8_t kIq2sScaleSel[8][32] = {
+#define BITNET_SEL(ib)                                                                            \
+    {                                                                                             \
+        2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), \
+            0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80,         \
+            2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80,       \
+            2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80                                                \
+    }
+    BITNET_SEL(0), BITNET_SEL(1), BITNET_SEL(2), BITNET_SEL(3),
+    BITNET_SEL(4), BITNET_SEL(5), BITNET_SEL(6), BITNET_SEL(7)};
+#undef BITNET_SEL
+
+// The scale-weighted int32 lanes of one 32-value group ib of an IQ2_S block against q8.
+inline __m256i iq2s_group(const BlockIQ2S& blk, const uint16_t* gi, int ib, const int8_t* q8,
+                          __m256i ls8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+    const __m256i ls = _mm256_shuffle_epi8(
+        ls8, _mm256_load_si256(reinterpret_cast<const __m256i*>(kIq2sScaleSel[ib])));
+    return _mm256_madd_epi16(
+        _mm256_maddubs_epi16(iq2s_grid_group(gi, ib),
+                             iq2s_apply_signs(x, iq2s_negative_group(blk, ib))),
+        ls);
+}
+
 float dot_iq2_s(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockIQ2S*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
-    // Byte 8l + j of a 32-value group takes its sign from bit j of sign byte l.
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bits = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-    const __m256i one = _mm256_set1_epi8(1);
     float sum = 0;
+    alignas(32) uint16_t gi[32];
     for (int64_t b = 0; b < n / kQK; ++b) {
         const BlockIQ2S& blk = w[b];
         const int8_t* q8 = a[b].qs;
+        iq2s_grid_indices(blk, gi);
         // The 16 scales 1 + 2·nibble as bytes (low nibble of byte ib at 2ib, high at 2ib + 1),
         // in both halves.
         const __m128i sb8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales));
@@ -216,31 +241,13 @@ float dot_iq2_s(int64_t n, const void* vw, const void* va) {
             _mm_and_si128(_mm_unpacklo_epi8(sb8, _mm_srli_epi16(sb8, 4)), _mm_set1_epi8(0xF));
         const __m256i ls8 =
             _mm256_broadcastsi128_si256(_mm_add_epi8(_mm_add_epi8(nib, nib), _mm_set1_epi8(1)));
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ++ib, q8 += 32) {
-            const uint8_t* idx = blk.qs + 4 * ib;
-            const int hi = blk.qh[ib];
-            const __m256i grid =
-                _mm256_setr_epi64x(static_cast<int64_t>(kIq2sGrid[idx[0] | ((hi << 8) & 0x300)]),
-                                   static_cast<int64_t>(kIq2sGrid[idx[1] | ((hi << 6) & 0x300)]),
-                                   static_cast<int64_t>(kIq2sGrid[idx[2] | ((hi << 4) & 0x300)]),
-                                   static_cast<int64_t>(kIq2sGrid[idx[3] | ((hi << 2) & 0x300)]));
-            uint32_t sign_bytes;
-            std::memcpy(&sign_bytes, blk.qs + 32 + 4 * ib, 4);
-            const __m256i sb =
-                _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(sign_bytes)), spread);
-            const __m256i neg = _mm256_cmpeq_epi8(_mm256_and_si256(sb, bits), bits);
-            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
-            const __m256i sx = _mm256_sign_epi8(x, _mm256_or_si256(neg, one));
-            const __m256i p = _mm256_maddubs_epi16(grid, sx);
-            // Scale 2ib as int16 in the low half (values 0..15), 2ib + 1 in the high half
-            // (index bytes with the top bit set give zeros).
-            const __m256i ls = _mm256_shuffle_epi8(
-                ls8, _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(0x8000 | (2 * ib + 1))),
-                                      _mm_set1_epi16(static_cast<short>(0x8000 | (2 * ib)))));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ls));
+        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib += 2) {
+            acc0 = _mm256_add_epi32(acc0, iq2s_group(blk, gi, ib, q8 + 32 * ib, ls8));
+            acc1 = _mm256_add_epi32(acc1, iq2s_group(blk, gi, ib + 1, q8 + 32 * ib + 32, ls8));
         }
-        sum += fp16_to_fp32(blk.d) * a[b].d * static_cast<float>(hsum_i32(acc));
+        const float d = _cvtsh_ss(blk.d);
+        sum += d * a[b].d * static_cast<float>(hsum_i32(_mm256_add_epi32(acc0, acc1)));
     }
     return 0.125f * sum;
 }

@@ -360,7 +360,8 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                           Case{GgmlType::TQ1_0, I2sLayout::X86, nullptr},
                           Case{GgmlType::I2_S, I2sLayout::X86, gemm_i2s_x86_avx512vnni},
                           Case{GgmlType::I2_S, I2sLayout::Arm, nullptr},
-                          Case{GgmlType::Q8_0, I2sLayout::X86, gemm_q8_0_avx2}}) {
+                          Case{GgmlType::Q8_0, I2sLayout::X86, gemm_q8_0_avx2},
+                          Case{GgmlType::IQ2_S, I2sLayout::X86, gemm_iq2_s_avx2}}) {
         SCOPED_TRACE(std::string(type_name(c.type)) +
                      (c.layout == I2sLayout::Arm ? " (ARM layout)" : ""));
         for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{48, 256},
@@ -370,7 +371,9 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                                          {32, 640},
                                          {32, 512},
                                          {32, 192}}) {
-            if ((c.type == GgmlType::TQ2_0 || c.type == GgmlType::TQ1_0) && cols % 256 != 0)
+            if ((c.type == GgmlType::TQ2_0 || c.type == GgmlType::TQ1_0 ||
+                 c.type == GgmlType::IQ2_S) &&
+                cols % 256 != 0)
                 continue;
             // 192: only the ARM layout holds it (and then not as rows16).
             if (c.type == GgmlType::I2_S && c.layout == I2sLayout::X86 && cols % 128 != 0) continue;

@@ -12,6 +12,9 @@
 
 namespace bitnet {
 
+struct BlockIQ2S;
+struct HeldIq2s;
+
 struct GemmArgs {
     const uint8_t* w = nullptr;  // weight rows in their stored format
     size_t row_bytes = 0;
@@ -54,6 +57,11 @@ int64_t gemm_rows16_i2s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 // row dots are faster): 8 rows at a time, each block decoded once for every token.
 constexpr int64_t kIq2sPanelMinTokens = 2;
 int64_t gemm_iq2_s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
+// IQ2_S held as 4-bit codes (kernels/repack.h, HeldIq2s): row dots for one token, panels for
+// batches; every row of [r0, r1).
+int64_t gemm_rows16_iq2_s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
+// n stored IQ2_S blocks into the held form (kernels/repack.h calls it; needs AVX2).
+void hold_iq2s_avx2(const BlockIQ2S* in, HeldIq2s* out, int64_t n);
 // Q8_0 in the stored layout, 8 rows at a time (decoding with a q8_0 head or Q8_0 weights).
 int64_t gemm_q8_0_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 int64_t gemm_i2s_x86_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);

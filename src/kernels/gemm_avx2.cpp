@@ -15,6 +15,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/iq2s_avx2.h"
+#include "kernels/repack.h"
 #include "quant/blocks.h"
 
 namespace bitnet {
@@ -438,30 +439,13 @@ struct Iq2sPanel {
     alignas(32) float d[8];           // the rows' block scales
 };
 
-// Decodes block b of rows r0..r0+7 (row stride row_bytes) into p.
-inline void decode_iq2s_panel(const uint8_t* w, size_t row_bytes, int64_t r0, int64_t b,
-                              Iq2sPanel& p) {
-    const BlockIQ2S* blk[8];
-    alignas(16) uint16_t dh[8];
-    for (int r = 0; r < 8; ++r) {
-        blk[r] =
-            reinterpret_cast<const BlockIQ2S*>(w + static_cast<size_t>(r0 + r) * row_bytes) + b;
-        dh[r] = blk[r]->d;
-        for (int ib = 0; ib < 8; ++ib) {
-            const auto lo = static_cast<int16_t>(1 + 2 * (blk[r]->scales[ib] & 0xf));
-            const auto hi = static_cast<int16_t>(1 + 2 * (blk[r]->scales[ib] >> 4));
-            p.ls[16 * (2 * ib) + 2 * r] = p.ls[16 * (2 * ib) + 2 * r + 1] = lo;
-            p.ls[16 * (2 * ib + 1) + 2 * r] = p.ls[16 * (2 * ib + 1) + 2 * r + 1] = hi;
-        }
-    }
-    _mm256_store_ps(p.d, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh))));
-    alignas(32) uint16_t gi[8][32];
-    for (int r = 0; r < 8; ++r) iq2s_grid_indices(*blk[r], gi[r]);
+// The panel's 8 x 256 weights from row_group(r, ib) (the 32 signed values of group ib of row
+// r), transposed to 8 rows x 4 columns per vector.
+template <class RowGroup>
+inline void fill_iq2s_panel(Iq2sPanel& p, RowGroup&& row_group) {
     for (int ib = 0; ib < 8; ++ib) {  // 32 columns: 8 vectors of the panel
         __m256i v[8];
-        for (int r = 0; r < 8; ++r) {  // row r, 32 columns
-            v[r] = iq2s_apply_signs(iq2s_grid_group(gi[r], ib), iq2s_negative_group(*blk[r], ib));
-        }
+        for (int r = 0; r < 8; ++r) v[r] = row_group(r, ib);
         // 8 x 8 transpose of dwords: vector j of the panel = dword j of every row.
         const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]),
                       t1 = _mm256_unpackhi_epi32(v[0], v[1]);
@@ -486,6 +470,63 @@ inline void decode_iq2s_panel(const uint8_t* w, size_t row_bytes, int64_t r0, in
                                _mm256_abs_epi8(out[j]));
         }
     }
+}
+
+// The panel's scales from the rows' 8 scale bytes and fp16 d (the same fields in both layouts).
+template <class Block>
+inline void iq2s_panel_scales(const Block* const* blk, Iq2sPanel& p) {
+    alignas(16) uint16_t dh[8];
+    for (int r = 0; r < 8; ++r) {
+        dh[r] = blk[r]->d;
+        for (int ib = 0; ib < 8; ++ib) {
+            const auto lo = static_cast<int16_t>(1 + 2 * (blk[r]->scales[ib] & 0xf));
+            const auto hi = static_cast<int16_t>(1 + 2 * (blk[r]->scales[ib] >> 4));
+            p.ls[16 * (2 * ib) + 2 * r] = p.ls[16 * (2 * ib) + 2 * r + 1] = lo;
+            p.ls[16 * (2 * ib + 1) + 2 * r] = p.ls[16 * (2 * ib + 1) + 2 * r + 1] = hi;
+        }
+    }
+    _mm256_store_ps(p.d, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh))));
+}
+
+// Block b of rows r0..r0+7 of a stored IQ2_S matrix (row stride row_bytes) into p.
+inline void decode_iq2s_panel(const uint8_t* w, size_t row_bytes, int64_t r0, int64_t b,
+                              Iq2sPanel& p) {
+    const BlockIQ2S* blk[8];
+    for (int r = 0; r < 8; ++r)
+        blk[r] =
+            reinterpret_cast<const BlockIQ2S*>(w + static_cast<size_t>(r0 + r) * row_bytes) + b;
+    iq2s_panel_scales(blk, p);
+    alignas(32) uint16_t gi[8][32];
+    for (int r = 0; r < 8; ++r) iq2s_grid_indices(*blk[r], gi[r]);
+    fill_iq2s_panel(p, [&](int r, int ib) {
+        return iq2s_apply_signs(iq2s_grid_group(gi[r], ib), iq2s_negative_group(*blk[r], ib));
+    });
+}
+
+// Held IQ2_S (kernels/repack.h): code -> value, and code -> value + 43 (unsigned, for vpmaddubsw).
+inline __m256i held_iq2s_lut(bool offset) {
+    return offset ? _mm256_setr_epi8(51, 68, 86, 35, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 68,
+                                     86, 35, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                  : _mm256_setr_epi8(8, 25, 43, -8, -25, -43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 25,
+                                     43, -8, -25, -43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+// The 32 codes of group ib (values 32ib..32ib+31) of a held block.
+inline __m256i held_iq2s_codes(const HeldIq2s& blk, int ib) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.q4 + 32 * (ib % 4)));
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    return ib < 4 ? _mm256_and_si256(v, m4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+}
+
+// Block b of rows r0..r0+7 of a held IQ2_S matrix into p.
+inline void decode_held_iq2s_panel(const HeldIq2s* w, int64_t nb, int64_t r0, int64_t b,
+                                   Iq2sPanel& p) {
+    const HeldIq2s* blk[8];
+    for (int r = 0; r < 8; ++r) blk[r] = w + (r0 + r) * nb + b;
+    iq2s_panel_scales(blk, p);
+    const __m256i lut = held_iq2s_lut(false);
+    fill_iq2s_panel(
+        p, [&](int r, int ib) { return _mm256_shuffle_epi8(lut, held_iq2s_codes(*blk[r], ib)); });
 }
 
 // sums[t][r] += the block's term for T tokens from t0 (activation blocks act[t]).
@@ -543,19 +584,22 @@ int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
     return run<rows16_tq2_0<2>, rows16_tq2_0<1>>(g, r0, r1);
 }
 
-int64_t gemm_iq2_s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
-    if (g.n_tokens < kIq2sPanelMinTokens) return r0;
+namespace {
+
+// Rows [r, r1) in 8-row panels for every token; decode(row, block, panel). Returns the first row
+// not covered.
+template <class Decode>
+int64_t iq2s_panels(const GemmArgs& g, int64_t r, int64_t r1, Decode&& decode) {
     const int64_t nb = g.cols / kQK;
     thread_local std::vector<float> sums;
     thread_local std::vector<const BlockQ8K*> act;
     sums.resize(static_cast<size_t>(8 * g.n_tokens));
     act.resize(static_cast<size_t>(g.n_tokens));
     Iq2sPanel p;
-    int64_t r = r0;
     for (; r + 8 <= r1; r += 8) {
         std::fill(sums.begin(), sums.end(), 0.0f);
         for (int64_t b = 0; b < nb; ++b) {
-            decode_iq2s_panel(g.w, g.row_bytes, r, b, p);
+            decode(r, b, p);
             for (int64_t t = 0; t < g.n_tokens; ++t) {
                 act[static_cast<size_t>(t)] =
                     reinterpret_cast<const BlockQ8K*>(g.act +
@@ -575,6 +619,104 @@ int64_t gemm_iq2_s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
         }
     }
     return r;
+}
+
+inline int32_t hsum8_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+// One held IQ2_S row against one token's Q8_K activations: the codes become value + 43
+// (unsigned) for vpmaddubsw (pair sums at most 2 * 86 * 127 = 21844), each 16 values weighted
+// by their scale in vpmaddwd, and 43 * sum(scale * activation sum) of the 16 subtracted
+// (the activations' 16-value sums are in the Q8_K block). The int32 sum per block equals the
+// reference's (kernels/vec_dot.cpp, dot_iq2_s); the float steps are its steps in its order.
+// kIq2sScaleSel (kernels/iq2s_avx2.h) picks a group's two scales.
+float held_iq2s_row_dot(const HeldIq2s* w, const BlockQ8K* a, int64_t nb) {
+    const __m256i lut = held_iq2s_lut(true);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    float sum = 0;
+    for (int64_t b = 0; b < nb; ++b) {
+        const HeldIq2s& blk = w[b];
+        const int8_t* q8 = a[b].qs;
+        const __m128i ls8 = iq2s_scale_bytes(blk.scales);
+        const __m256i ls16 = _mm256_cvtepu8_epi16(ls8);
+        const __m256i lsb = _mm256_broadcastsi128_si256(ls8);
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums));
+        __m256i acc0 = _mm256_madd_epi16(_mm256_mullo_epi16(ls16, _mm256_set1_epi16(-43)), bsums);
+        __m256i acc1 = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.q4 + 32 * j));
+            const __m256i lo = _mm256_and_si256(v, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * j));
+            const __m256i x1 =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 128 + 32 * j));
+            acc0 = _mm256_add_epi32(
+                acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_shuffle_epi8(lut, lo), x0),
+                                        iq2s_group_scales(lsb, j)));
+            acc1 = _mm256_add_epi32(
+                acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_shuffle_epi8(lut, hi), x1),
+                                        iq2s_group_scales(lsb, j + 4)));
+        }
+        const float d = _cvtsh_ss(blk.d);
+        sum += d * a[b].d * static_cast<float>(hsum8_i32(_mm256_add_epi32(acc0, acc1)));
+    }
+    return 0.125f * sum;
+}
+
+}  // namespace
+
+void hold_iq2s_avx2(const BlockIQ2S* in, HeldIq2s* out, int64_t n) {
+    const __m256i c8 = _mm256_set1_epi8(8), c25 = _mm256_set1_epi8(25), c3 = _mm256_set1_epi8(3);
+    alignas(32) uint16_t gi[32];
+    for (int64_t k = 0; k < n; ++k) {
+        iq2s_grid_indices(in[k], gi);
+        __m256i code[8];
+        for (int ib = 0; ib < 8; ++ib) {  // magnitude 0, 1, 2 for 8, 25, 43; + 3 if negative
+            const __m256i grid = iq2s_grid_group(gi, ib);
+            const __m256i mag = _mm256_sub_epi8(
+                _mm256_setzero_si256(),
+                _mm256_add_epi8(_mm256_cmpgt_epi8(grid, c8), _mm256_cmpgt_epi8(grid, c25)));
+            code[ib] = _mm256_add_epi8(mag, _mm256_and_si256(iq2s_negative_group(in[k], ib), c3));
+        }
+        for (int j = 0; j < 4; ++j) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[k].q4 + 32 * j),
+                                _mm256_or_si256(code[j], _mm256_slli_epi16(code[j + 4], 4)));
+        }
+        std::memcpy(out[k].scales, in[k].scales, sizeof(out[k].scales));
+        out[k].d = in[k].d;
+    }
+}
+
+int64_t gemm_iq2_s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    if (g.n_tokens < kIq2sPanelMinTokens) return r0;
+    return iq2s_panels(g, r0, r1, [&](int64_t r, int64_t b, Iq2sPanel& p) {
+        decode_iq2s_panel(g.w, g.row_bytes, r, b, p);
+    });
+}
+
+int64_t gemm_rows16_iq2_s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
+    const int64_t nb = g.cols / kQK;
+    const auto* w = reinterpret_cast<const HeldIq2s*>(g.w);
+    if (g.n_tokens >= kIq2sPanelMinTokens) {
+        const int64_t done = iq2s_panels(g, r0, r1, [&](int64_t r, int64_t b, Iq2sPanel& p) {
+            decode_held_iq2s_panel(w, nb, r, b, p);
+        });
+        if (done == r1) return r1;
+        r0 = done;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t t = 0; t < g.n_tokens; ++t) {
+            const auto* a =
+                reinterpret_cast<const BlockQ8K*>(g.act + static_cast<size_t>(t) * g.act_row_bytes);
+            g.y[static_cast<size_t>(t * g.ldy + r)] =
+                g.scale * held_iq2s_row_dot(w + r * nb, a, nb);
+        }
+    }
+    return r1;
 }
 
 int64_t gemm_q8_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {

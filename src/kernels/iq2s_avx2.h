@@ -38,6 +38,9 @@ inline void iq2s_grid_indices(const BlockIQ2S& blk, uint16_t* gi) {
             reinterpret_cast<__m256i*>(gi + 16 * half),
             _mm256_or_si256(lo, _mm256_and_si256(_mm256_mullo_epi16(h, shift), mask)));
     }
+    // The lookups read the indices back from memory (one load each): left to itself, GCC keeps
+    // them in registers and extracts each with vpextrw, two shuffle-port uops per lookup.
+    __asm__ volatile("" : : "r"(gi) : "memory");
 }
 
 // The four grid points of group ib as 32 unsigned bytes.
@@ -62,6 +65,35 @@ inline __m256i iq2s_negative_group(const BlockIQ2S& blk, int ib) {
 // x negated where neg is set (two's complement: (x ^ neg) - neg).
 inline __m256i iq2s_apply_signs(__m256i x, __m256i neg) {
     return _mm256_sub_epi8(_mm256_xor_si256(x, neg), neg);
+}
+
+// The 16 scales 1 + 2 * nibble of a block as bytes in value order (the low nibble of byte ib at
+// 2ib, the high one at 2ib + 1).
+inline __m128i iq2s_scale_bytes(const uint8_t* scales) {
+    const __m128i sb8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+    const __m128i nib =
+        _mm_and_si128(_mm_unpacklo_epi8(sb8, _mm_srli_epi16(sb8, 4)), _mm_set1_epi8(0xF));
+    return _mm_add_epi8(_mm_add_epi8(nib, nib), _mm_set1_epi8(1));
+}
+
+// kIq2sScaleSel[ib]: vpshufb selector giving scale 2ib as int16 in the low half and 2ib + 1 in
+// the high half (selector bytes with the top bit set give zeros).
+alignas(32) inline constexpr uint8_t kIq2sScaleSel[8][32] = {
+#define BITNET_SEL(ib)                                                                            \
+    {                                                                                             \
+        2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), \
+            0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80,         \
+            2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80,       \
+            2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80                                                \
+    }
+    BITNET_SEL(0), BITNET_SEL(1), BITNET_SEL(2), BITNET_SEL(3),
+    BITNET_SEL(4), BITNET_SEL(5), BITNET_SEL(6), BITNET_SEL(7)};
+#undef BITNET_SEL
+
+// The scales of group ib's two halves as int16 lanes (ls: iq2s_scale_bytes in both halves).
+inline __m256i iq2s_group_scales(__m256i ls, int ib) {
+    return _mm256_shuffle_epi8(
+        ls, _mm256_load_si256(reinterpret_cast<const __m256i*>(kIq2sScaleSel[ib])));
 }
 
 }  // namespace bitnet

@@ -42,11 +42,13 @@ GemmFn gemm_rows16_for(GgmlType weight) {
     if (active_isa() >= Isa::Avx2) {
         if (weight == GgmlType::TQ2_0) return gemm_rows16_tq2_0_avx2;
         if (weight == GgmlType::I2_S) return gemm_rows16_i2s_avx2;
+        if (weight == GgmlType::IQ2_S) return gemm_rows16_iq2_s_avx2;
     }
     return nullptr;
 }
 
 std::string kernel_name(const WeightMatrix& w) {
+    if (w.rows16 && w.type == GgmlType::IQ2_S) return "avx2 4-bit codes";
     if (w.rows16) return active_isa() >= Isa::Avx512Vnni ? "avx512vnni rows16" : "avx2 rows16";
     if (GemmFn g = gemm_for(w.type, w.i2s_layout); g != nullptr)
         return g == gemm_q8_0_avx2    ? "avx2 rows8"

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "bitnet/cpu.h"
 #include "bitnet/error.h"
 #include "kernels/gemm.h"
 #include "quant/blocks.h"
@@ -99,6 +100,7 @@ bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t co
     if (type == GgmlType::TQ2_0 || type == GgmlType::TQ1_0) return cols % kQK == 0;
     // The rows16 I2_S kernels walk 128 values at a time, whatever the stored layout.
     if (type == GgmlType::I2_S) return layout != I2sLayout::Auto && cols % 128 == 0;
+    if (type == GgmlType::IQ2_S) return cols % kQK == 0;
     if (type == GgmlType::Q8_0) return cols % 32 == 0;
     return false;
 }
@@ -106,6 +108,8 @@ bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t co
 size_t rows16_bytes(GgmlType type, int64_t rows, int64_t cols) {
     if (type == GgmlType::Q8_0)
         return static_cast<size_t>(rows / 16) * static_cast<size_t>(cols / 32) * kRows16Q8Block;
+    if (type == GgmlType::IQ2_S)
+        return static_cast<size_t>(rows) * static_cast<size_t>(cols / kQK) * sizeof(HeldIq2s);
     return *tensor_bytes(rows16_type(type), cols, rows * cols);
 }
 
@@ -123,6 +127,16 @@ void repack_rows16(GgmlType type, I2sLayout layout, std::span<const uint8_t> src
                 pack_q8_0_block(grp, row_bytes, b,
                                 dst.data() + static_cast<size_t>(g * nb + b) * kRows16Q8Block);
             }
+        });
+        return;
+    }
+    if (type == GgmlType::IQ2_S) {
+        const int64_t nb = cols / kQK;
+        const auto* in = reinterpret_cast<const BlockIQ2S*>(src.data());
+        auto* out = reinterpret_cast<HeldIq2s*>(dst.data());
+        if (active_isa() < Isa::Avx2) throw Error("repack: IQ2_S is held only with AVX2");
+        for_groups(rows / 16, [&](int64_t g) {
+            hold_iq2s_avx2(in + g * 16 * nb, out + g * 16 * nb, 16 * nb);
         });
         return;
     }

@@ -29,6 +29,20 @@ namespace bitnet {
 // (22 % more memory for these matrices) and with TQ2_0's tiled kernels instead of base-3
 // decoding. I2_S in the ARM layout (64-value blocks) is held as rows16 I2_S like the x86 one.
 //
+// IQ2_S (grid points gathered from a 1024-entry table, 2.5625 bits per value) is held as 4-bit
+// codes, row by row rather than interleaved (its kernels, kernels/gemm_avx2.cpp, read a row at
+// a time when decoding one token and decode 8-row panels for batches): per 256-value block a
+// HeldIq2s. Code = magnitude (0, 1, 2 for grid bytes 8, 25, 43) + 3 when the value is negative,
+// so a vpshufb turns 32 codes into 32 values. 138 bytes per block for 82: 68 % more memory for
+// these matrices, and a third of the row dot's arithmetic (decoding an IQ2_S model is bound by
+// that arithmetic, not by memory).
+struct HeldIq2s {
+    uint8_t q4[128];    // byte k: value k in the low nibble, value k + 128 in the high one
+    uint8_t scales[8];  // as stored: 4-bit scale per 16 values
+    uint16_t d;         // as stored
+};
+static_assert(sizeof(HeldIq2s) == 138);
+
 // The type a matrix of `type` is held in as rows16.
 GgmlType rows16_type(GgmlType type);
 

@@ -199,26 +199,11 @@ float dot_f32(int64_t n, const void* vw, const void* va) {
 // per block is the reference's, and so are the float steps. Two groups of 32 per step with
 // their own accumulators, and the scale selectors come from a table: written as a loop over
 // single groups, GCC rebuilt each selector from scalars on every step.
-// kIq2sScaleSel[ib]: vpshufb selector giving scale 2ib as int16 in the low half and 2ib + 1 in
-// the high half (selector bytes with the top bit set give zeros).
-alignas(32) constexpr uint8_t kIq2sScaleSel[8][32] = {
-#define BITNET_SEL(ib)                                                                            \
-    {                                                                                             \
-        2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib), \
-            0x80, 2 * (ib), 0x80, 2 * (ib), 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80,         \
-            2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80,       \
-            2 * (ib) + 1, 0x80, 2 * (ib) + 1, 0x80                                                \
-    }
-    BITNET_SEL(0), BITNET_SEL(1), BITNET_SEL(2), BITNET_SEL(3),
-    BITNET_SEL(4), BITNET_SEL(5), BITNET_SEL(6), BITNET_SEL(7)};
-#undef BITNET_SEL
-
 // The scale-weighted int32 lanes of one 32-value group ib of an IQ2_S block against q8.
 inline __m256i iq2s_group(const BlockIQ2S& blk, const uint16_t* gi, int ib, const int8_t* q8,
                           __m256i ls8) {
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
-    const __m256i ls = _mm256_shuffle_epi8(
-        ls8, _mm256_load_si256(reinterpret_cast<const __m256i*>(kIq2sScaleSel[ib])));
+    const __m256i ls = iq2s_group_scales(ls8, ib);
     return _mm256_madd_epi16(
         _mm256_maddubs_epi16(iq2s_grid_group(gi, ib),
                              iq2s_apply_signs(x, iq2s_negative_group(blk, ib))),
@@ -234,13 +219,7 @@ float dot_iq2_s(int64_t n, const void* vw, const void* va) {
         const BlockIQ2S& blk = w[b];
         const int8_t* q8 = a[b].qs;
         iq2s_grid_indices(blk, gi);
-        // The 16 scales 1 + 2·nibble as bytes (low nibble of byte ib at 2ib, high at 2ib + 1),
-        // in both halves.
-        const __m128i sb8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.scales));
-        const __m128i nib =
-            _mm_and_si128(_mm_unpacklo_epi8(sb8, _mm_srli_epi16(sb8, 4)), _mm_set1_epi8(0xF));
-        const __m256i ls8 =
-            _mm256_broadcastsi128_si256(_mm_add_epi8(_mm_add_epi8(nib, nib), _mm_set1_epi8(1)));
+        const __m256i ls8 = _mm256_broadcastsi128_si256(iq2s_scale_bytes(blk.scales));
         __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib += 2) {
             acc0 = _mm256_add_epi32(acc0, iq2s_group(blk, gi, ib, q8 + 32 * ib, ls8));

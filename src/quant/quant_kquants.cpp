@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bitnet/cpu.h"
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/formats.h"
@@ -206,14 +207,23 @@ void q4_k_from_float(const float* x, void* vy, int64_t k, const float*) {
 }
 
 void q6_k_from_float(const float* x, void* vy, int64_t k, const float*) {
+    q6_k_from_float_with(x, vy, k, active_isa() >= Isa::Avx2);
+}
+
+void q6_k_from_float_with(const float* x, void* vy, int64_t k, bool avx2) {
     auto* y = static_cast<BlockQ6K*>(vy);
     int8_t levels[kQK];
     float scales[kQK / 16];
     for (int64_t i = 0; i < k / kQK; ++i, x += kQK) {
         float max_scale = 0.0f, max_abs_scale = 0.0f;
+        for (int ib = 0; ib < kQK / 16; ib += avx2 ? 8 : 1) {
+            if (avx2)
+                make_qx_quants_x8_avx2(x + 16 * ib, 32, scales + ib, levels + 16 * ib);
+            else
+                scales[ib] = make_qx_quants(16, 32, x + 16 * ib, levels + 16 * ib);
+        }
         for (int ib = 0; ib < kQK / 16; ++ib) {
-            const float scale = make_qx_quants(16, 32, x + 16 * ib, levels + 16 * ib);
-            scales[ib] = scale;
+            const float scale = scales[ib];
             if (std::fabs(scale) > max_abs_scale) {
                 max_abs_scale = std::fabs(scale);
                 max_scale = scale;
@@ -230,6 +240,10 @@ void q6_k_from_float(const float* x, void* vy, int64_t k, const float*) {
         for (int j = 0; j < kQK / 16; ++j) {
             const float d = fp16_to_fp32(y[i].d) * static_cast<float>(y[i].scales[j]);
             if (d == 0.0f) continue;
+            if (avx2) {
+                levels_for_scale_avx2(x + 16 * j, d, -32, 31, 32, levels + 16 * j);
+                continue;
+            }
             for (int ii = 0; ii < 16; ++ii) {
                 const int l = std::max(-32, std::min(31, nearest_int(x[16 * j + ii] / d)));
                 levels[16 * j + ii] = static_cast<int8_t>(l + 32);

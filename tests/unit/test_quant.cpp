@@ -6,8 +6,10 @@
 #include <random>
 #include <set>
 
+#include "bitnet/cpu.h"
 #include "bitnet/error.h"
 #include "bitnet/quant.h"
+#include "quant/formats.h"
 #include "quant/iq2s_tables.h"
 
 namespace bitnet {
@@ -204,6 +206,32 @@ TEST(Quant, RefusesWhatItCannotDo) {
     EXPECT_TRUE(can_dequantize(GgmlType::Q6_K));
     EXPECT_FALSE(can_quantize(GgmlType::IQ1_S));
     EXPECT_FALSE(can_dequantize(GgmlType::IQ1_S));
+}
+
+// The AVX2 steps of the Q6_K quantizer give the scalar quantizer's bytes (the parity tests
+// compare the one this CPU uses with libggml-base): random rows at several scales, all-zero and
+// tiny sub-blocks (the GROUP_MAX_EPS branch), a block whose sub-block scales quantize to 0, and
+// ties on the largest magnitude.
+TEST(Quant, Q6kAvx2StepsMatchScalar) {
+    if (active_isa() < Isa::Avx2) GTEST_SKIP() << "no AVX2 (or BITNET_ISA below it)";
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const int64_t blocks = 64;
+    std::vector<float> x(static_cast<size_t>(256 * blocks));
+    for (size_t i = 0; i < x.size(); ++i) {
+        const auto b = static_cast<int64_t>(i / 256);
+        x[i] = nd(rng) * std::pow(10.0f, static_cast<float>(b % 9 - 4));
+    }
+    std::fill(x.begin() + 256, x.begin() + 256 + 40, 0.0f);                // zero sub-blocks
+    std::fill(x.begin() + 512, x.begin() + 512 + 16, 1e-17f);              // below GROUP_MAX_EPS
+    for (int i = 0; i < 256; ++i) x[768 + i] = i < 16 ? 1000.0f : 1e-4f;   // scales round to 0
+    for (int i = 0; i < 16; ++i) x[1024 + i] = i % 2 == 0 ? 2.0f : -2.0f;  // ties on |max|
+    std::vector<uint8_t> a(static_cast<size_t>(210 * blocks)), b(a.size());
+    quant::q6_k_from_float_with(x.data(), a.data(), 256 * blocks, false);
+    quant::q6_k_from_float_with(x.data(), b.data(), 256 * blocks, true);
+    for (int64_t k = 0; k < blocks; ++k) {
+        ASSERT_EQ(0, std::memcmp(a.data() + 210 * k, b.data() + 210 * k, 210)) << "block " << k;
+    }
 }
 
 }  // namespace

@@ -60,7 +60,8 @@ int64_t gemm_iq2_s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 // IQ2_S held as 4-bit codes (kernels/repack.h, HeldIq2s): row dots for one token, panels for
 // batches; every row of [r0, r1).
 int64_t gemm_rows16_iq2_s_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
-// n stored IQ2_S blocks into the held form (kernels/repack.h calls it; needs AVX2).
+// n stored IQ2_S blocks into the held form of kernels/repack.h (repack_rows16 calls it; needs
+// AVX2).
 void hold_iq2s_avx2(const BlockIQ2S* in, HeldIq2s* out, int64_t n);
 // Q8_0 in the stored layout, 8 rows at a time (decoding with a q8_0 head or Q8_0 weights).
 int64_t gemm_q8_0_avx2(const GemmArgs& args, int64_t r0, int64_t r1);

@@ -5,7 +5,8 @@
 // I8Token scale the largest magnitude to 127), so a pair sum is at most 508 and 64 of them
 // 32512. int16 lanes therefore accumulate 64 steps (256 values: a TQ2_0 block, two I2_S
 // blocks) before one vpmaddwd widens them. Integer sums are exact and each lane repeats the scalar
-// reference's float operations, so results are bit-identical to it.
+// reference's float operations, so results are bit-identical to it. IQ2_S (its panels for
+// batches and its held 4-bit codes) follows further down, with its own bounds.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -529,7 +530,7 @@ inline void decode_held_iq2s_panel(const HeldIq2s* w, int64_t nb, int64_t r0, in
         p, [&](int r, int ib) { return _mm256_shuffle_epi8(lut, held_iq2s_codes(*blk[r], ib)); });
 }
 
-// sums[t][r] += the block's term for T tokens from t0 (activation blocks act[t]).
+// sums[8t + r] += the block's term for row r and the T tokens whose activation blocks are act[t].
 template <int T>
 inline void iq2s_panel_tile(const Iq2sPanel& p, const BlockQ8K* const* act, float* sums) {
     __m256i acc[T];

@@ -1,8 +1,9 @@
 // Weights rearranged at load time for the tiled kernels ("rows16"): files keep their published
-// layout; the engine may hold a matrix in this one instead (same size, so nothing is kept
-// twice). Groups of 16 rows are interleaved so that one 32-bit lane holds 4 consecutive codes
-// of one row: one broadcast of 4 activation bytes then feeds 16 rows in one vpdpbusd, and the
-// 16 row sums stay in the lanes of one register, with no horizontal reduction.
+// layout; the engine may hold a matrix in this one instead (the file's pages are released, so
+// nothing is kept twice; the same size, but for the formats below that say otherwise). Groups of 16
+// rows are interleaved so that one 32-bit lane holds 4 consecutive codes of one row: one broadcast
+// of 4 activation bytes then feeds 16 rows in one vpdpbusd, and the 16 row sums stay in the lanes
+// of one register, with no horizontal reduction.
 //
 // Layout of a group of 16 rows, per 16 values (one 64-byte vector): lane r (bytes 4r..4r+3) is
 // row r; byte j of the lane holds at bits 2s..2s+1 the code (value + 1, in 0..2) of value
@@ -49,7 +50,8 @@ GgmlType rows16_type(GgmlType type);
 // Whether `type` (in `layout`, for I2_S) with these shapes can be held as rows16.
 bool can_repack_rows16(GgmlType type, I2sLayout layout, int64_t rows, int64_t cols);
 
-// Bytes a rows16 matrix of stored `type` takes (that of rows16_type, except for Q8_0).
+// Bytes a rows16 matrix of stored `type` takes (that of rows16_type, except for Q8_0 and
+// IQ2_S, which have layouts of their own).
 size_t rows16_bytes(GgmlType type, int64_t rows, int64_t cols);
 
 // Rearranges `src` (rows x cols in the stored layout) into `dst` (rows16_bytes).

@@ -198,7 +198,10 @@ float dot_f32(int64_t n, const void* vw, const void* va) {
 // exact), vpmaddubsw, then the two 4-bit scales of the halves through vpmaddwd; the int32 sum
 // per block is the reference's, and so are the float steps. Two groups of 32 per step with
 // their own accumulators, and the scale selectors come from a table: written as a loop over
-// single groups, GCC rebuilt each selector from scalars on every step.
+// single groups, GCC rebuilt each selector from scalars on every step. (Held matrices use the
+// 4-bit codes of kernels/repack.h instead: gemm_avx2.cpp, held_iq2s_row_dot.)
+float dot_iq2_s(int64_t n, const void* vw, const void* va);
+
 // The scale-weighted int32 lanes of one 32-value group ib of an IQ2_S block against q8.
 inline __m256i iq2s_group(const BlockIQ2S& blk, const uint16_t* gi, int ib, const int8_t* q8,
                           __m256i ls8) {

@@ -13,6 +13,7 @@
 #include "kernels/gemm.h"
 #include "kernels/repack.h"
 #include "model/model_impl.h"
+#include "quant/blocks.h"
 
 namespace bitnet {
 
@@ -233,11 +234,14 @@ class Holder {
         const GgmlType held = rows16_type(w.type);
         if (gemm_rows16_for(held) != nullptr &&
             can_repack_rows16(w.type, w.i2s_layout, w.rows, w.cols)) {
-            add(w, How::Rows16, rows16_bytes(w.type, w.rows, w.cols));
+            // IQ2_S codes take 68 % more than the file (kernels/repack.h): like a copy, they are
+            // given up when the memory cannot be reserved (the stored layout has kernels too).
+            add(w, How::Rows16, rows16_bytes(w.type, w.rows, w.cols)).optional =
+                w.type == GgmlType::IQ2_S;
         } else if (w.type != GgmlType::I2_S) {
             // (I2_S without a tiled kernel, a CPU without AVX2 or odd shapes, stays mapped:
             // its layouts index the whole tensor, not rows.)
-            add(w, How::Copy, held_bytes(w));
+            add(w, How::Copy, held_bytes(w)).optional = true;
         }
     }
 
@@ -266,7 +270,9 @@ class Holder {
             const size_t bytes = rows16 ? rows16_bytes(*type, head.rows, head.cols) : *plain;
             add(head, How::Requantize, bytes, *type, rows16, embd == nullptr);
         } else if (hold_ && head.type != GgmlType::I2_S) {
-            add(head, How::Copy, held_bytes(head)).follower = embd;
+            Item& it = add(head, How::Copy, held_bytes(head));
+            it.follower = embd;
+            it.optional = true;
         }
     }
 
@@ -274,6 +280,9 @@ class Holder {
     void run(std::vector<PageBuffer>& buffers) {
         const auto drop_copies = [&] {
             std::erase_if(items_, [](const Item& it) { return it.how == How::Copy; });
+        };
+        const auto drop_optional = [&] {
+            std::erase_if(items_, [](const Item& it) { return it.optional; });
         };
         const auto place = [&] {
             size_t total = 0;
@@ -292,7 +301,7 @@ class Holder {
             try {
                 buffers.emplace_back(place());
             } catch (const Error&) {
-                drop_copies();  // without room for the copies, hold what must be rearranged
+                drop_optional();  // without room for them, hold only what must be rearranged
                 buffers.emplace_back(place());
             }
         }
@@ -310,6 +319,8 @@ class Holder {
                         w.converted_from = w.type;
                         w.type = rows16_type(w.type);
                         w.row_bytes = *tensor_bytes(w.type, w.cols, w.cols);
+                    } else if (w.type == GgmlType::IQ2_S) {  // rows of HeldIq2s blocks
+                        w.row_bytes = static_cast<size_t>(w.cols / kQK) * sizeof(HeldIq2s);
                     }
                     break;
                 case How::Copy:
@@ -347,6 +358,7 @@ class Holder {
         bool rows16;
         bool release;
         WeightMatrix* follower = nullptr;  // a tied embedding: set to the held head
+        bool optional = false;             // given up when the memory cannot be reserved
         size_t offset = 0;
     };
 

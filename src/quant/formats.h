@@ -24,7 +24,8 @@ BITNET_QUANT_FORMAT(iq2_s)
 #undef BITNET_QUANT_FORMAT
 
 // Q6_K with (avx2) or without the AVX2 steps of quant_kquants_avx2.cpp; q6_k_from_float takes
-// them when the CPU has AVX2. The bytes are the same either way.
+// them when the CPU has AVX2. The bytes are the same either way. The two *_avx2 functions below
+// need a CPU with AVX2.
 void q6_k_from_float_with(const float* src, void* dst, int64_t k, bool avx2);
 // ggml's make_qx_quants (rmse_type 1, no importance) for the 8 sub-blocks of 16 values at x
 // (one per lane): their scales, and their levels + nmax (0 for an all-zero sub-block).

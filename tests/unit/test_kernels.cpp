@@ -429,12 +429,35 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                         m.data = packed.data();
                         m.rows16 = true;
                         m.type = rows16_type(c.type);
-                        m.row_bytes = *tensor_bytes(m.type, cols, cols);
+                        m.row_bytes = c.type == GgmlType::IQ2_S
+                                          ? static_cast<size_t>(cols / 256) * sizeof(HeldIq2s)
+                                          : *tensor_bytes(m.type, cols, cols);
                     }
                     ThreadPool pool(2);
                     MatmulScratch scratch;
                     std::vector<float> y(static_cast<size_t>(rows * n_tokens));
                     matmul(m, x.data(), n_tokens, y.data(), pool, scratch);
+                    if (c.type == GgmlType::IQ2_S) {
+                        // The IQ2_S kernels themselves (matmul would hide rows they skipped
+                        // behind the row dots): the held one covers every row, the stored
+                        // layout's panels every 8 rows from 2 tokens on.
+                        const GemmFn fn =
+                            use_rows16 ? gemm_rows16_for(m.type) : gemm_for(m.type, I2sLayout::X86);
+                        ASSERT_NE(fn, nullptr);
+                        std::vector<float> y2(y.size(), -1.0f);
+                        GemmArgs g{m.data, m.row_bytes, cols,      m.scale, act.data(),
+                                   arow,   n_tokens,    y2.data(), rows};
+                        const int64_t want = use_rows16                        ? rows
+                                             : n_tokens >= kIq2sPanelMinTokens ? rows / 8 * 8
+                                                                               : 0;
+                        EXPECT_EQ(fn(g, 0, rows), want) << n_tokens << " tokens";
+                        for (int64_t t = 0; t < n_tokens; ++t) {
+                            for (int64_t r = 0; r < want; ++r) {
+                                const auto k = static_cast<size_t>(t * rows + r);
+                                ASSERT_EQ(y2[k], y[k]) << "row " << r << " token " << t;
+                            }
+                        }
+                    }
                     const VecDotFn dot = vec_dot_scalar(c.type, c.layout);
                     for (int64_t t = 0; t < n_tokens; ++t) {
                         for (int64_t r = 0; r < rows; ++r) {

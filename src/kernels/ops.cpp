@@ -3,7 +3,9 @@
 #include "bitnet/cpu.h"
 #include "kernels/vec_dot_avx2.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace bitnet {
 
@@ -32,6 +34,30 @@ void relu_squared_glu(float* g, const float* u, int64_t n) {
         return;
     }
     for (int64_t i = 0; i < n; ++i) g[i] = relu_squared(g[i]) * u[i];
+}
+
+float exp_f32(float x) {
+    if (std::isnan(x)) return x;
+    x = std::clamp(x, -150.0f, 100.0f);
+    const double z = static_cast<double>(x) * kExpLog2e;
+    const double kd = z + kExpRound;  // k in the low bits of the significand
+    const double r = z - (kd - kExpRound);
+    double p = kExpPoly[10];
+    for (int i = 9; i >= 0; --i) p = p * r + kExpPoly[i];
+    uint64_t bits = 0, k = 0;
+    std::memcpy(&bits, &p, 8);
+    std::memcpy(&k, &kd, 8);
+    bits += k << 52;
+    std::memcpy(&p, &bits, 8);
+    return static_cast<float>(p);
+}
+
+void silu_glu(float* g, const float* u, int64_t n) {
+    if (active_isa() >= Isa::Avx2) {
+        silu_glu_avx2(g, u, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) g[i] = silu(g[i]) * u[i];
 }
 
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t rot_dims, int64_t pos,

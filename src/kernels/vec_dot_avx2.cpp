@@ -8,6 +8,7 @@
 
 #include "core/fp16.h"
 #include "kernels/iq2s_avx2.h"
+#include "kernels/ops.h"
 #include "kernels/q6k_avx2.h"
 #include "quant/blocks.h"
 
@@ -495,6 +496,49 @@ void relu_squared_glu_avx2(float* g, const float* u, int64_t n) {
         const float r = g[i] > 0.0f ? g[i] : 0.0f;
         g[i] = r * r * u[i];
     }
+}
+
+namespace {
+
+// exp_f32 of four floats, in double: the scalar code's clamp, rounding, Horner steps (no fused
+// operations) and exponent addition.
+inline __m128 exp4(__m128 x) {
+    // minps/maxps return their second operand when either is NaN: a NaN x stays NaN.
+    x = _mm_max_ps(_mm_set1_ps(-150.0f), _mm_min_ps(_mm_set1_ps(100.0f), x));
+    const __m256d z = _mm256_mul_pd(_mm256_cvtps_pd(x), _mm256_set1_pd(kExpLog2e));
+    const __m256d kd = _mm256_add_pd(z, _mm256_set1_pd(kExpRound));
+    const __m256d r = _mm256_sub_pd(z, _mm256_sub_pd(kd, _mm256_set1_pd(kExpRound)));
+    __m256d p = _mm256_set1_pd(kExpPoly[10]);
+    for (int i = 9; i >= 0; --i)
+        p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(kExpPoly[i]));
+    const __m256i scaled =
+        _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64(_mm256_castpd_si256(kd), 52));
+    return _mm256_cvtpd_ps(_mm256_castsi256_pd(scaled));
+}
+
+inline __m256 exp8(__m256 x) {
+    return _mm256_set_m128(exp4(_mm256_extractf128_ps(x, 1)), exp4(_mm256_castps256_ps128(x)));
+}
+
+}  // namespace
+
+void exp_f32_avx2(const float* x, float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i < n; ++i) y[i] = exp_f32(x[i]);
+}
+
+void silu_glu_avx2(float* g, const float* u, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 neg = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = exp8(_mm256_xor_ps(x, neg));
+        const __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; ++i) g[i] = silu(g[i]) * u[i];
 }
 
 VecDotFn vec_dot_avx2(GgmlType weight, I2sLayout layout) {

@@ -88,7 +88,7 @@ void Forward::glu(bool relu2) {
         if (relu2) {
             relu_squared_glu(g, u, static_cast<int64_t>(width));
         } else {
-            for (size_t i = 0; i < width; ++i) g[i] = silu(g[i]) * u[i];
+            silu_glu(g, u, static_cast<int64_t>(width));
         }
     });
 }

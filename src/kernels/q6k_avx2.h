@@ -1,12 +1,11 @@
-// The integer core of a Q6_K x Q8_K block product with AVX2, shared by the row dot
-// (vec_dot_avx2.cpp) and the 4-row kernel (gemm_avx2.cpp). Include only from files compiled
-// with -mavx2.
+// The integer core of a Q6_K x Q8_K block product with AVX2, for the row dot
+// (vec_dot_avx2.cpp). Include only from files compiled with -mavx2.
 //
-// Per block the scalar reference (vec_dot.cpp) sums Σ_g scale_g · Σ_{16 values of g} (q - 32)·a.
-// Here the 6-bit codes q stay unsigned for vpmaddubsw (pair sums at most 2·63·127), the group
-// scales are applied with vpmaddwd, and 32 · scale_g · bsum_g (the activations' block sums) is
-// subtracted: all exact in int32, so the horizontal sum of the returned 8 lanes is the
-// reference's integer sum.
+// Per block the exact sum is Σ_g scale_g · Σ_{16 values of g} (q - 32)·a. Here the 6-bit codes
+// q stay unsigned for vpmaddubsw (pair sums at most 2·63·127), the group scales are applied
+// with vpmaddwd, and 32 · scale_g · bsum_g (the activations' block sums) is subtracted: all
+// exact in int32. Lane l of the result holds the chunk values 4l..4l+3 and the correction of
+// groups 2l and 2l+1: the lanes that the scalar reference (dot_q6_k in vec_dot.cpp) forms.
 #pragma once
 
 #include <immintrin.h>

@@ -147,7 +147,7 @@ float dot_iq2_s(int64_t n, const void* vw, const void* va) {
 float dot_q4_k(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockQ4K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
-    float sum = 0;
+    float sums[8] = {};
     for (int64_t b = 0; b < n / kQK; ++b) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; ++j) {
@@ -161,50 +161,63 @@ float dot_q4_k(int64_t n, const void* vw, const void* va) {
                     static_cast<uint8_t>((w[b].scales[j + 4] >> 4) | ((w[b].scales[j] >> 6) << 4));
             }
         }
-        int32_t isum = 0, msum = 0;
-        for (int j = 0; j < 16; ++j) msum += a[b].bsums[j] * mn[j / 2];
+        // Eight int32 lanes, as the AVX2 kernel forms them: lane l holds the products of each
+        // 32-value chunk's values 4l..4l+3, times the chunk's scale, and mins_l times the sum of
+        // the activations' 16-value sums 2l and 2l+1. Each lane gets its own float sum, and the
+        // eight sums are added at the end in the AVX2 kernel's order (as in dot_q6_k).
+        int32_t lanes[8] = {}, mlanes[8] = {};
         for (int j = 0; j < 4; ++j) {  // 64 values: low nibbles then high nibbles of 32 bytes
-            int32_t lo = 0, hi = 0;
-            for (int l = 0; l < 32; ++l) {
-                lo += (w[b].qs[32 * j + l] & 0xf) * a[b].qs[64 * j + l];
-                hi += (w[b].qs[32 * j + l] >> 4) * a[b].qs[64 * j + 32 + l];
+            for (int p = 0; p < 32; ++p) {
+                lanes[p / 4] +=
+                    sc[2 * j] * ((w[b].qs[32 * j + p] & 0xf) * a[b].qs[64 * j + p]) +
+                    sc[2 * j + 1] * ((w[b].qs[32 * j + p] >> 4) * a[b].qs[64 * j + 32 + p]);
             }
-            isum += sc[2 * j] * lo + sc[2 * j + 1] * hi;
         }
-        sum += fp16_to_fp32(w[b].d) * a[b].d * static_cast<float>(isum) -
-               fp16_to_fp32(w[b].dmin) * a[b].d * static_cast<float>(msum);
+        for (int l = 0; l < 8; ++l) mlanes[l] = mn[l] * (a[b].bsums[2 * l] + a[b].bsums[2 * l + 1]);
+        const float d = fp16_to_fp32(w[b].d) * a[b].d, dmin = fp16_to_fp32(w[b].dmin) * a[b].d;
+        for (int l = 0; l < 8; ++l) {
+            sums[l] += d * static_cast<float>(lanes[l]) - dmin * static_cast<float>(mlanes[l]);
+        }
     }
-    return sum;
+    return ((sums[0] + sums[4]) + (sums[2] + sums[6])) +
+           ((sums[1] + sums[5]) + (sums[3] + sums[7]));
 }
 
 float dot_q6_k(int64_t n, const void* vw, const void* va) {
+    // Eight int32 lanes per block, as the AVX2 kernel forms them (kernels/q6k_avx2.h): lane l
+    // holds, over the eight 32-value chunks of the block, scale(group) · Σ q·a for the chunk's
+    // values 4l..4l+3 (q the unsigned 6-bit code), minus 32 · (scale_2l · bsum_2l +
+    // scale_2l+1 · bsum_2l+1). The lanes sum to the block's exact Σ scale_g Σ (q - 32)·a. Each
+    // lane is scaled in float and kept in its own running sum across blocks, and the eight sums
+    // are added in the AVX2 kernel's horizontal order at the end, so vectorized float
+    // accumulation gives the same bits (ggml's generic code also keeps 8 float lanes).
     const auto* w = static_cast<const BlockQ6K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
-    float sum = 0;
+    float sums[8] = {};
     for (int64_t b = 0; b < n / kQK; ++b) {
-        int8_t v[kQK];
+        int32_t lanes[8] = {};
         const uint8_t* ql = w[b].ql;
         const uint8_t* qh = w[b].qh;
-        for (int j = 0; j < kQK; j += 128, ql += 64, qh += 32) {
-            for (int l = 0; l < 32; ++l) {
-                v[j + l] = static_cast<int8_t>(((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32);
-                v[j + l + 32] =
-                    static_cast<int8_t>(((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32);
-                v[j + l + 64] =
-                    static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-                v[j + l + 96] =
-                    static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        for (int j = 0; j < 2; ++j, ql += 64, qh += 32) {
+            for (int k = 0; k < 4; ++k) {
+                const int base = 128 * j + 32 * k;
+                for (int p = 0; p < 32; ++p) {
+                    const uint8_t lo = ql[p + 32 * (k % 2)];
+                    const int low = k < 2 ? (lo & 0xf) : (lo >> 4);
+                    const int q = low | (((qh[p] >> (2 * k)) & 3) << 4);
+                    lanes[p / 4] += w[b].scales[(base + p) / 16] * (q * a[b].qs[base + p]);
+                }
             }
         }
-        int32_t isum = 0;
-        for (int g = 0; g < 16; ++g) {
-            int32_t s = 0;
-            for (int l = 0; l < 16; ++l) s += v[16 * g + l] * a[b].qs[16 * g + l];
-            isum += w[b].scales[g] * s;
+        for (int l = 0; l < 8; ++l) {
+            lanes[l] -= 32 * (w[b].scales[2 * l] * a[b].bsums[2 * l] +
+                              w[b].scales[2 * l + 1] * a[b].bsums[2 * l + 1]);
         }
-        sum += fp16_to_fp32(w[b].d) * a[b].d * static_cast<float>(isum);
+        const float d = fp16_to_fp32(w[b].d) * a[b].d;
+        for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(lanes[l]);
     }
-    return sum;
+    return ((sums[0] + sums[4]) + (sums[2] + sums[6])) +
+           ((sums[1] + sums[5]) + (sums[3] + sums[7]));
 }
 
 // I2_S: Σ (code − 1)·q / s, computed as (Σ code·q − Σ q) / s like bitnet.cpp.

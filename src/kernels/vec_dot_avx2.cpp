@@ -41,15 +41,6 @@ inline __m256i block_sum_lanes(const BlockQ8K& a) {
                              _mm256_set1_epi16(1));
 }
 
-// The horizontal sums of two int32 vectors at once.
-inline void hsum2_i32(__m256i a, __m256i b, int32_t& sa, int32_t& sb) {
-    const __m256i h = _mm256_hadd_epi32(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    s = _mm_hadd_epi32(s, s);  // a b a b
-    sa = _mm_cvtsi128_si32(s);
-    sb = _mm_extract_epi32(s, 1);
-}
-
 float dot_tq2_0(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockTQ2_0*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
@@ -67,7 +58,7 @@ float dot_tq2_0(int64_t n, const void* vw, const void* va) {
             }
         }
         const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, block_sum_lanes(a[b])));
-        sum += static_cast<float>(isum) * (a[b].d * fp16_to_fp32(w[b].d));
+        sum += static_cast<float>(isum) * (a[b].d * _cvtsh_ss(w[b].d));
     }
     return sum;
 }
@@ -139,7 +130,7 @@ float dot_q8_0(int64_t n, const void* vw, const void* va) {
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
         const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
         const __m256i p = dot_u8_s8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-        sum += static_cast<float>(hsum_i32(p)) * (fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d));
+        sum += static_cast<float>(hsum_i32(p)) * (_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d));
     }
     return sum;
 }
@@ -237,12 +228,13 @@ float dot_iq2_s(int64_t n, const void* vw, const void* va) {
 
 // Q4_K x Q8_K: the 6-bit scales and mins decoded as the reference does; nibbles (unsigned)
 // times activations in vpmaddubsw, the scale of each 32 values through vpmaddwd; the mins meet
-// the activations' 16-value sums. Integer sums and float steps are the reference's.
+// the activations' 16-value sums. The reference's eight int32 lanes and float lanes, so the
+// result is identical to it.
 float dot_q4_k(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockQ4K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    float sum = 0;
+    __m256 sums = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kQK; ++b) {
         const BlockQ4K& blk = w[b];
         // The reference's unpacking of the 6-bit scales and mins, on 32-bit words.
@@ -280,30 +272,32 @@ float dot_q4_k(int64_t n, const void* vw, const void* va) {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(lo, s_lo));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(hi, s_hi));
         }
-        int32_t isum, msum;
-        hsum2_i32(acc, macc, isum, msum);
-        sum += fp16_to_fp32(blk.d) * a[b].d * static_cast<float>(isum) -
-               fp16_to_fp32(blk.dmin) * a[b].d * static_cast<float>(msum);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(blk.d) * a[b].d);
+        const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(blk.dmin) * a[b].d);
+        sums = _mm256_add_ps(sums, _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(acc)),
+                                                 _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(macc))));
     }
-    return sum;
+    return hsum_f32(sums);
 }
 
-// Q6_K x Q8_K (kernels/q6k_avx2.h): the exact integer sum per block, then the reference's
-// float steps, so the result is identical to it.
+// Q6_K x Q8_K (kernels/q6k_avx2.h): the reference's eight int32 lanes per block, each scaled
+// and summed in its own float lane, the lanes added in the reference's order at the end, so
+// the result is identical to it.
 float dot_q6_k(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockQ6K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
-    float sum = 0;
+    __m256 sums = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kQK; ++b) {
         // 2 KiB ahead (the next row when near the end: a thread's rows are consecutive):
         // 17.2-18.2 -> 20.0 GB/s for a 2B-4T head on a Zen 3 EPYC, 2 threads. The lighter
         // F16 and Q8_0 head kernels got slower with the same prefetch and have none.
         const char* ahead = reinterpret_cast<const char*>(w + b) + 2048;
         for (int l = 0; l < 4; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-        const int32_t isum = hsum_i32(q6_k_block_lanes(w[b], a[b]));
-        sum += fp16_to_fp32(w[b].d) * a[b].d * static_cast<float>(isum);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * a[b].d);
+        const __m256 lanes = _mm256_cvtepi32_ps(q6_k_block_lanes(w[b], a[b]));
+        sums = _mm256_add_ps(sums, _mm256_mul_ps(d, lanes));
     }
-    return sum;
+    return hsum_f32(sums);
 }
 
 // TQ1_0 stores a trit t_l of each byte q at l (0..4) as q·3^l: the trit is ((q·3^l mod 256)·3)
@@ -370,7 +364,7 @@ float dot_tq1_0(int64_t n, const void* vw, const void* va) {
         const __m256i xt = _mm256_set_m128i(_mm_set1_epi32(static_cast<int>(qh)), x16);
         acc = _mm256_add_epi32(acc, dot_u8_s8(trits_times(xt, tail_even, tail_odd), act(224)));
         const int32_t isum = hsum_i32(_mm256_sub_epi32(acc, block_sum_lanes(a[b])));
-        sum += static_cast<float>(isum) * (fp16_to_fp32(w[b].d) * a[b].d);
+        sum += static_cast<float>(isum) * (_cvtsh_ss(w[b].d) * a[b].d);
     }
     return sum;
 }

@@ -170,8 +170,11 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
         total += padded_rows(w);
     }
     // Rows in chunks of 16 keep a weight row hot while it meets every token; all matrices'
-    // rows are split in one parallel region.
-    pool.parallel_for(total, 16, [&](int, int64_t c0, int64_t c1) {
+    // rows are split in one parallel region. A batch takes milliseconds per region: there the
+    // rows go in about 8 pieces per thread, taken by whichever thread is free, so that a
+    // thread held up by the host (a shared machine's vCPU) does not stall the others. One
+    // token's region is short, and each thread streams one contiguous share.
+    const auto body = [&](int, int64_t c0, int64_t c1) {
         for (const Job& j : jobs) {
             const int64_t r0 = std::max<int64_t>(c0 - j.begin, 0);
             const int64_t r1 = std::min<int64_t>(c1 - j.begin, j.w->rows);
@@ -185,7 +188,13 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
                 }
             }
         }
-    });
+    };
+    if (n_tokens > 1 && pool.size() > 1) {
+        const int64_t piece = std::max<int64_t>(16, (total / (8 * pool.size()) + 15) / 16 * 16);
+        pool.parallel_pieces(total, piece, body);
+    } else {
+        pool.parallel_for(total, 16, body);
+    }
 }
 
 }  // namespace bitnet

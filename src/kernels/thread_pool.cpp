@@ -42,6 +42,18 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_chunk(int index) {
+    if (pieces_) {
+        try {
+            for (int64_t b = next_.fetch_add(grain_, std::memory_order_relaxed); b < n_;
+                 b = next_.fetch_add(grain_, std::memory_order_relaxed)) {
+                (*fn_)(index, b, std::min(n_, b + grain_));
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!error_) error_ = std::current_exception();
+        }
+        return;
+    }
     const int64_t parts = size();
     const int64_t units = (n_ + grain_ - 1) / grain_;
     const int64_t per = (units + parts - 1) / parts;
@@ -81,6 +93,16 @@ void ThreadPool::worker(int index) {
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain,
                               const std::function<void(int, int64_t, int64_t)>& fn) {
+    run(n, grain, false, fn);
+}
+
+void ThreadPool::parallel_pieces(int64_t n, int64_t piece,
+                                 const std::function<void(int, int64_t, int64_t)>& fn) {
+    run(n, piece, true, fn);
+}
+
+void ThreadPool::run(int64_t n, int64_t grain, bool pieces,
+                     const std::function<void(int, int64_t, int64_t)>& fn) {
     if (n <= 0) return;
     if (workers_.empty() || n <= grain) {
         fn(0, 0, n);
@@ -89,6 +111,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     fn_ = &fn;
     n_ = n;
     grain_ = std::max<int64_t>(1, grain);
+    pieces_ = pieces;
+    next_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);

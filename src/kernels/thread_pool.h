@@ -32,12 +32,21 @@ class ThreadPool {
     void parallel_for(int64_t n, int64_t grain,
                       const std::function<void(int, int64_t, int64_t)>& fn);
 
+    // The same, but [0, n) is cut into pieces of `piece` (a multiple of the caller's grain)
+    // that the threads take in order, each the next one as soon as it is free: a thread that
+    // the host or another process holds up leaves its share to the others. For long regions
+    // (prefill's matrix products); fn may run many times on one thread.
+    void parallel_pieces(int64_t n, int64_t piece,
+                         const std::function<void(int, int64_t, int64_t)>& fn);
+
   private:
     static constexpr std::chrono::microseconds kSpin{200};
     // Spins until done() or kSpin has passed; returns done().
     template <typename Done>
     static bool spin(Done&& done);
 
+    void run(int64_t n, int64_t grain, bool pieces,
+             const std::function<void(int, int64_t, int64_t)>& fn);
     void worker(int index);
     void run_chunk(int index);
 
@@ -46,6 +55,8 @@ class ThreadPool {
     std::condition_variable start_cv_, done_cv_;
     const std::function<void(int, int64_t, int64_t)>* fn_ = nullptr;
     int64_t n_ = 0, grain_ = 1;
+    bool pieces_ = false;  // parallel_pieces: threads take from next_
+    std::atomic<int64_t> next_{0};
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};

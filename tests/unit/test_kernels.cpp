@@ -2,10 +2,12 @@
 // float formats to rounding.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 
 #include "bitnet/cpu.h"
 #include "core/fp16.h"
@@ -580,6 +582,37 @@ TEST(Kernels, MatmulMatchesDequantizedProduct) {
                     << "token " << t << " row " << r;
             }
         }
+    }
+}
+
+// parallel_pieces hands out every piece exactly once, in multiples of the piece size (the last
+// one short; one thread takes the whole range at once), to however many threads there are, and
+// rethrows a piece's error after the
+// region has ended.
+TEST(Kernels, ThreadPoolPiecesCoverTheRangeOnce) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        for (int64_t n : {1, 16, 17, 1000, 3840}) {
+            std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+            std::atomic<bool> aligned{true};
+            pool.parallel_pieces(n, 48, [&](int, int64_t b, int64_t e) {
+                if (b % 48 != 0 || (e - b != 48 && e != n)) aligned = false;
+                for (int64_t i = b; i < e; ++i) seen[static_cast<size_t>(i)]++;
+            });
+            EXPECT_TRUE(aligned) << threads << " threads, n=" << n;
+            for (int64_t i = 0; i < n; ++i)
+                ASSERT_EQ(seen[static_cast<size_t>(i)], 1) << threads << " threads, n=" << n;
+        }
+        EXPECT_THROW(pool.parallel_pieces(1000, 16,
+                                          [](int, int64_t b, int64_t e) {
+                                              if (b <= 512 && 512 < e)
+                                                  throw std::runtime_error("piece");
+                                          }),
+                     std::runtime_error);
+        // The pool is usable afterwards, in both modes.
+        std::atomic<int64_t> sum{0};
+        pool.parallel_for(100, 1, [&](int, int64_t b, int64_t e) { sum += e - b; });
+        EXPECT_EQ(sum, 100);
     }
 }
 

@@ -15,7 +15,7 @@
 namespace bitnet {
 
 inline __m256i q6_k_block_lanes(const BlockQ6K& w, const BlockQ8K& a) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+    const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);
     // Lanes 0-7 of a 16 x int16 product belong to the first 16 values, lanes 8-15 to the next.
     const __m128i lo_hi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const uint8_t* ql = w.ql;
@@ -27,15 +27,17 @@ inline __m256i q6_k_block_lanes(const BlockQ6K& w, const BlockQ8K& a) {
         const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
         const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+        // The two high bits of value k of each qh byte (bits 2k, 2k+1) moved to bits 4-5; the
+        // 16-bit shifts carry bits across bytes only into bits that the mask clears.
         const __m256i q[4] = {
             _mm256_or_si256(_mm256_and_si256(l0, m4),
-                            _mm256_slli_epi16(_mm256_and_si256(h, m2), 4)),
+                            _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
             _mm256_or_si256(_mm256_and_si256(l1, m4),
-                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4)),
+                            _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4)),
+                            _mm256_and_si256(h, m30)),
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4)),
+                            _mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
         };
         for (int k = 0; k < 4; ++k) {
             const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));

@@ -73,6 +73,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 
 namespace {
 
+// Batches of this many tokens or more (a prompt's) split their rows into pieces that free
+// threads take (ThreadPool::parallel_pieces); smaller ones, one fixed share per thread.
+constexpr int64_t kPiecesMinTokens = 8;
+
 // Rows of a matrix inside the combined row space of matmul_shared: each matrix starts at a
 // multiple of 16, so that 16-row groups never straddle two matrices.
 int64_t padded_rows(const WeightMatrix& w) {
@@ -170,10 +174,12 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
         total += padded_rows(w);
     }
     // Rows in chunks of 16 keep a weight row hot while it meets every token; all matrices'
-    // rows are split in one parallel region. A batch takes milliseconds per region: there the
-    // rows go in about 8 pieces per thread, taken by whichever thread is free, so that a
-    // thread held up by the host (a shared machine's vCPU) does not stall the others. One
-    // token's region is short, and each thread streams one contiguous share.
+    // rows are split in one parallel region. A prompt's batch takes milliseconds per region:
+    // there the rows go in about 8 pieces per thread, taken by whichever thread is free, so a
+    // thread held up by the host (a shared machine's vCPU) delays the region by at most the
+    // piece it holds, not by its whole share. Decoding (one token, or a few sequences' tokens
+    // at once) has short regions, bound by bandwidth, and each thread streams one contiguous
+    // share; pieces measured no better for one token.
     const auto body = [&](int, int64_t c0, int64_t c1) {
         for (const Job& j : jobs) {
             const int64_t r0 = std::max<int64_t>(c0 - j.begin, 0);
@@ -189,7 +195,7 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
             }
         }
     };
-    if (n_tokens > 1 && pool.size() > 1) {
+    if (n_tokens >= kPiecesMinTokens && pool.size() > 1) {
         const int64_t piece = std::max<int64_t>(16, (total / (8 * pool.size()) + 15) / 16 * 16);
         pool.parallel_pieces(total, piece, body);
     } else {

@@ -190,7 +190,8 @@ float dot_q6_k(int64_t n, const void* vw, const void* va) {
     // scale_2l+1 · bsum_2l+1). The lanes sum to the block's exact Σ scale_g Σ (q - 32)·a. Each
     // lane is scaled in float and kept in its own running sum across blocks, and the eight sums
     // are added in the AVX2 kernel's horizontal order at the end, so vectorized float
-    // accumulation gives the same bits (ggml's generic code also keeps 8 float lanes).
+    // accumulation gives the same bits. (ggml keeps 8 float lanes too, but other ones: its
+    // results differ from ours by rounding.)
     const auto* w = static_cast<const BlockQ6K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
     float sums[8] = {};

@@ -1,5 +1,6 @@
 // AVX2 (+FMA, F16C) row dot products. Integer formats give results identical to the scalar
-// reference (the same integer sums, the same float operations per block); float formats
+// reference (the same integer sums, the same float operations: per block, or for Q4_K and Q6_K
+// per lane of eight kept across blocks, as the reference defines them); float formats
 // differ only in summation order. Compiled with -mavx2 -mfma -mf16c and only called when the
 // CPU has them (see vec_dot_for).
 #pragma once

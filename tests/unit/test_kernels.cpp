@@ -206,12 +206,13 @@ TEST(Kernels, Avx2SiluGluMatchesScalar) {
                              100.5f, 1e-30f, -1e-40f, 3.0e38f,  -3.0e38f};
     for (size_t i = 0; i < std::size(special); ++i) g[5 + 3 * i] = special[i];
     g[6915] = NAN;
-    // Every 65537th bit pattern as well, for exp_f32_avx2 alone.
+    // Every 65537th bit pattern as well, for exp_f32_avx2 alone, and 3 more for its scalar tail.
     std::vector<float> x;
     for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 65537) {
         const auto bits = static_cast<uint32_t>(b);
         std::memcpy(&x.emplace_back(), &bits, 4);
     }
+    x.insert(x.end(), {-0.5f, 1.5f, 87.0f});
     std::vector<float> y(x.size());
     exp_f32_avx2(x.data(), y.data(), static_cast<int64_t>(x.size()));
     for (size_t i = 0; i < x.size(); ++i) {
@@ -221,7 +222,10 @@ TEST(Kernels, Avx2SiluGluMatchesScalar) {
     }
     auto ref = g;
     for (size_t i = 0; i < ref.size(); ++i) ref[i] = silu(ref[i]) * u[i];
+    auto dispatched = g;  // through silu_glu, which picks the AVX2 loop on this CPU
+    silu_glu(dispatched.data(), u.data(), static_cast<int64_t>(g.size()));
     silu_glu_avx2(g.data(), u.data(), static_cast<int64_t>(g.size()));
+    ASSERT_EQ(std::memcmp(dispatched.data(), g.data(), 4 * g.size()), 0);
     for (size_t i = 0; i < g.size(); ++i) {
         ASSERT_TRUE(std::memcmp(&g[i], &ref[i], 4) == 0 || (std::isnan(g[i]) && std::isnan(ref[i])))
             << i << ": " << g[i] << " vs " << ref[i];
@@ -548,11 +552,12 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
 TEST(Kernels, MatmulMatchesDequantizedProduct) {
     ThreadPool pool(3);
     MatmulScratch scratch;
-    for (GgmlType type :
-         {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
-          GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::IQ2_S, GgmlType::I2_S}) {
+    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
+                          GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::TQ1_0,
+                          GgmlType::TQ2_0, GgmlType::IQ2_S, GgmlType::I2_S}) {
         SCOPED_TRACE(std::string(type_name(type)));
-        const int64_t rows = 37, cols = 512, tokens = 5;
+        // 9 tokens: a batch large enough for the threads to take pieces (matmul.cpp).
+        const int64_t rows = 37, cols = 512, tokens = 9;
         const auto w = randn(static_cast<size_t>(rows * cols), 1, 0.05f);
         const auto x = randn(static_cast<size_t>(tokens * cols), 2);
         std::vector<uint8_t> wq(*tensor_bytes(type, cols, rows * cols));
@@ -587,8 +592,7 @@ TEST(Kernels, MatmulMatchesDequantizedProduct) {
 
 // parallel_pieces hands out every piece exactly once, in multiples of the piece size (the last
 // one short; one thread takes the whole range at once), to however many threads there are, and
-// rethrows a piece's error after the
-// region has ended.
+// rethrows a piece's error after the region has ended.
 TEST(Kernels, ThreadPoolPiecesCoverTheRangeOnce) {
     for (int threads : {1, 2, 3}) {
         ThreadPool pool(threads);

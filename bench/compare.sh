@@ -6,6 +6,10 @@
 # same shapes in TQ2_0). Benchmarks, not tests: nothing here asserts on time.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ $# -lt 1 || $1 == -* ]]; then
+  echo "usage: compare.sh MODEL.gguf [REFERENCE_MODEL.gguf] [-p N] [-n N] [-t N] [-r N] [--rounds N] [--head-type T]" >&2
+  exit 2
+fi
 model=$1; shift
 ref_model=$model
 if [[ $# -gt 0 && $1 != -* ]]; then ref_model=$1; shift; fi

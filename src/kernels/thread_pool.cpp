@@ -42,26 +42,20 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_chunk(int index) {
-    if (pieces_) {
-        try {
+    try {
+        if (pieces_) {
             for (int64_t b = next_.fetch_add(grain_, std::memory_order_relaxed); b < n_;
                  b = next_.fetch_add(grain_, std::memory_order_relaxed)) {
                 (*fn_)(index, b, std::min(n_, b + grain_));
             }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!error_) error_ = std::current_exception();
+            return;
         }
-        return;
-    }
-    const int64_t parts = size();
-    const int64_t units = (n_ + grain_ - 1) / grain_;
-    const int64_t per = (units + parts - 1) / parts;
-    const int64_t begin = std::min(n_, index * per * grain_);
-    const int64_t end = std::min(n_, (index + 1) * per * grain_);
-    if (begin >= end) return;
-    try {
-        (*fn_)(index, begin, end);
+        const int64_t parts = size();
+        const int64_t units = (n_ + grain_ - 1) / grain_;
+        const int64_t per = (units + parts - 1) / parts;
+        const int64_t begin = std::min(n_, index * per * grain_);
+        const int64_t end = std::min(n_, (index + 1) * per * grain_);
+        if (begin < end) (*fn_)(index, begin, end);
     } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();

@@ -144,6 +144,12 @@ float dot_iq2_s(int64_t n, const void* vw, const void* va) {
     return 0.125f * sum;
 }
 
+// The eight float lanes of the Q4_K and Q6_K dots added in the order of the AVX2 kernels'
+// horizontal sum (hsum_f32 in vec_dot_avx2.cpp): lanes l and l+4, then l and l+2, then the two.
+float sum_lanes(const float (&s)[8]) {
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
 float dot_q4_k(int64_t n, const void* vw, const void* va) {
     const auto* w = static_cast<const BlockQ4K*>(vw);
     const auto* a = static_cast<const BlockQ8K*>(va);
@@ -179,8 +185,7 @@ float dot_q4_k(int64_t n, const void* vw, const void* va) {
             sums[l] += d * static_cast<float>(lanes[l]) - dmin * static_cast<float>(mlanes[l]);
         }
     }
-    return ((sums[0] + sums[4]) + (sums[2] + sums[6])) +
-           ((sums[1] + sums[5]) + (sums[3] + sums[7]));
+    return sum_lanes(sums);
 }
 
 float dot_q6_k(int64_t n, const void* vw, const void* va) {
@@ -217,8 +222,7 @@ float dot_q6_k(int64_t n, const void* vw, const void* va) {
         const float d = fp16_to_fp32(w[b].d) * a[b].d;
         for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(lanes[l]);
     }
-    return ((sums[0] + sums[4]) + (sums[2] + sums[6])) +
-           ((sums[1] + sums[5]) + (sums[3] + sums[7]));
+    return sum_lanes(sums);
 }
 
 // I2_S: Σ (code − 1)·q / s, computed as (Σ code·q − Σ q) / s like bitnet.cpp.

@@ -9,6 +9,7 @@
 
 #include "bitnet/quant.h"
 #include "bitnet/types.h"
+#include "kernels/vec_dot.h"
 
 namespace bitnet {
 
@@ -31,7 +32,26 @@ struct GemmArgs {
     const float* block_d = nullptr;  // Q8_0 activations: the scale of each 32-block
     // Q8_0 activations for rows16 Q8_0 weights: every value + 128 as unsigned ([t * cols + i]).
     const uint8_t* act_u8 = nullptr;
+    // Token tiles (below) of the first n_tokens / 4 * 4 tokens, for the AVX2 rows16 TQ2_0 and
+    // I2_S kernels, which need them for batches of 4 or more tokens.
+    const uint8_t* act_tiles = nullptr;
 };
+
+// Token tiles: the int8 activations of tokens 4j..4j+3 (Q8_K or I8Token) interleaved by steps
+// of 4 values, so that the AVX2 rows16 kernels' 4-token tile reads 16 consecutive bytes per
+// step and walks every activation of a batch in one sequential stream. The values are cut into
+// chunks of 256 (64 steps; the last chunk may be shorter); chunk c holds every tile in turn, and
+// a tile's part of a chunk is a 16-byte header, then per step the 4 tokens' 4 values:
+//   [chunk c][tile j] { int32 init[4]; int8 value[steps][4 tokens][4] }.
+// init[k] is the starting value of token k's int16 accumulator pair (kernels/gemm_avx2.cpp):
+// for Q8_K, minus the sums of the chunk's values 4i, 4i + 1 and 4i + 2, 4i + 3 (int16 each), so
+// that the accumulated sums of codes 0..2 times values come out as sums of ternary weights -1..1
+// times values; for I8Token, zero (its offset is subtracted once per row).
+constexpr int64_t kActTileTokens = 4;
+size_t act_tiles_bytes(int64_t cols, int64_t n_tokens);
+// Writes tile j (tokens 4j..4j+3, quantized rows of row_bytes at act) of n_tiles into tiles.
+void pack_act_tile_avx2(ActFormat f, const uint8_t* act, size_t row_bytes, int64_t cols,
+                        int64_t n_tiles, int64_t j, uint8_t* tiles);
 
 // Bytes of one 32-value block of a 16-row group in the rows16 Q8_0 layout (kernels/repack.h).
 constexpr size_t kRows16Q8Block = 8 * 64 + 32 + 32;

@@ -4,7 +4,10 @@
 // do up to 64 of those pair sums: both activation formats stay within [-127, 127] (Q8_K and
 // I8Token scale the largest magnitude to 127), so a pair sum is at most 508 and 64 of them
 // 32512. int16 lanes therefore accumulate 64 steps (256 values: a TQ2_0 block, two I2_S
-// blocks) before one vpmaddwd widens them. Integer sums are exact and each lane repeats the scalar
+// blocks) before one vpmaddwd widens them. (The batched TQ2_0 kernel starts each lane from minus
+// the sum of the activations it will meet, the token tiles' header, so that it ends at the sum of
+// weights -1..1 times activations, at most 128 x 127 in magnitude; vpaddw wraps, so only that
+// final value has to fit.) Integer sums are exact and each lane repeats the scalar
 // reference's float operations, so results are bit-identical to it. IQ2_S (its panels for
 // batches and its held 4-bit codes) follows further down, with its own bounds.
 #include <immintrin.h>
@@ -151,13 +154,14 @@ void rows16_i2s(const GemmArgs& g, int64_t group, int64_t t0) {
 
 // Batches of 4 or more tokens: each 256-value block of a 16-row group is unpacked once into
 // 4 KiB of byte codes (64 steps of 2 x 32 bytes) that stay in L1 while every token of the
-// batch meets them, so the inner loop is loads, vpmaddubsw and vpaddw only. The integer sums
-// and the per-token float epilogue are those of rows16_tq2_0 (same operations in the same
-// order), so the results are bit-identical to it and to the scalar reference.
+// batch meets them, so the inner loop is loads, vpmaddubsw and vpaddw only. Tokens go 4 at a
+// time from their token tiles (kernels/gemm.h), the last n_tokens % 4 one at a time from their
+// rows. The integer sums are exact and the float steps per lane are those of rows16_tq2_0 in
+// the same order, so the results are bit-identical to it and to the scalar reference.
 // n consecutive 64-byte vectors of a group -> 4n x 64 bytes of codes, shift by shift.
-inline void unpack_vectors(const uint8_t* blk, int n, uint8_t* u) {
+inline void unpack_vectors(const uint8_t* blk, int64_t n, uint8_t* u) {
     const __m256i mask = _mm256_set1_epi8(3);
-    for (int q = 0; q < n; ++q) {
+    for (int64_t q = 0; q < n; ++q) {
         const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * q));
         const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * q + 32));
         for (int s = 0; s < 4; ++s) {
@@ -170,80 +174,85 @@ inline void unpack_vectors(const uint8_t* blk, int n, uint8_t* u) {
     }
 }
 
-// acc16[t][h] += codes · activations over N unpacked steps of 4 values. The accumulators are
-// plain locals and the loop is unrolled, so that GCC keeps all 2T of them in registers with no
-// moves between iterations (the array-of-pairs form it compiled into copies and a spill).
-template <int T, int N>
-inline void mac_unpacked(const uint8_t* u, const uint8_t* const* act, __m256i (*acc16)[2]) {
-    __m256i r[2 * T];
-    for (int j = 0; j < 2 * T; ++j) r[j] = _mm256_setzero_si256();
+// Token tiles (kernels/gemm.h): chunks of 64 steps of 4 values (256 values), the last one
+// shorter when the row is.
+constexpr int64_t kChunkSteps = 64;
+
+inline int64_t chunk_steps(int64_t cols, int64_t c) {
+    return std::min<int64_t>(kChunkSteps, cols / 4 - kChunkSteps * c);
+}
+
+// Where tile j's part of chunk c starts.
+inline size_t act_tile_offset(int64_t cols, int64_t n_tiles, int64_t c, int64_t j) {
+    return static_cast<size_t>(c * n_tiles * (16 + 16 * kChunkSteps) +
+                               j * (16 + 16 * chunk_steps(cols, c)));
+}
+
+// acc16[h] = codes · activations of one token (its row, act) over N unpacked steps of 4 values.
+template <int N>
+inline void mac1_unpacked(const uint8_t* u, const uint8_t* act, __m256i acc16[2]) {
+    __m256i r0 = _mm256_setzero_si256(), r1 = r0;
 #pragma GCC unroll 4
     for (int i = 0; i < N; ++i) {
         const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i));
         const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(u + 64 * i + 32));
-        for (int t = 0; t < T; ++t) {
-            const __m256i a = bcast4(act[t] + static_cast<size_t>(4 * i));
-            r[2 * t] = _mm256_add_epi16(r[2 * t], _mm256_maddubs_epi16(c0, a));
-            r[2 * t + 1] = _mm256_add_epi16(r[2 * t + 1], _mm256_maddubs_epi16(c1, a));
-        }
+        const __m256i a = bcast4(act + static_cast<size_t>(4 * i));
+        r0 = _mm256_add_epi16(r0, _mm256_maddubs_epi16(c0, a));
+        r1 = _mm256_add_epi16(r1, _mm256_maddubs_epi16(c1, a));
     }
-    for (int t = 0; t < T; ++t) {
-        acc16[t][0] = r[2 * t];
-        acc16[t][1] = r[2 * t + 1];
-    }
+    acc16[0] = r0;
+    acc16[1] = r1;
 }
 
-// The 4-token tile of mac_unpacked written out in assembly: GCC's schedule of the intrinsics
-// hoists all four broadcasts, runs out of the 16 ymm registers and adds copies and a spill to
-// every step (37 instructions for 8 vpmaddubsw). Here a step is 2 loads, 4 broadcasts,
-// 8 vpmaddubsw and 8 vpaddw, four steps per loop iteration. Token t's activations are at
-// a0 + t * stride; n (a multiple of 4) steps of 4 values.
+// A 4-token tile over n (a multiple of 4) unpacked steps, in assembly: GCC's schedule of the
+// intrinsics hoists all four broadcasts, runs out of the 16 ymm registers and adds copies and a
+// spill to every step (37 instructions for 8 vpmaddubsw). Here a step is 2 loads, 4 broadcasts,
+// 8 vpmaddubsw and 8 vpaddw, four steps per loop iteration. `tile` is the tile's part of a
+// chunk: token k's accumulators (acc16[k][0], rows 0-7, and acc16[k][1], rows 8-15) start from
+// its header word and add the products of its 4 values at tile + 16 + 16 * step + 4 * k.
 #define BITNET_MAC4_STEP(I)                   \
     "vmovdqa " #I                             \
     "*64(%[u]), %%ymm8\n\t"                   \
     "vmovdqa " #I                             \
     "*64+32(%[u]), %%ymm9\n\t"                \
     "vpbroadcastd " #I                        \
-    "*4(%[a0]), %%ymm10\n\t"                  \
+    "*16(%[a]), %%ymm10\n\t"                  \
     "vpmaddubsw %%ymm10, %%ymm8, %%ymm11\n\t" \
     "vpmaddubsw %%ymm10, %%ymm9, %%ymm12\n\t" \
     "vpaddw %%ymm11, %[r0], %[r0]\n\t"        \
     "vpaddw %%ymm12, %[r1], %[r1]\n\t"        \
     "vpbroadcastd " #I                        \
-    "*4(%[a0], %[s], 1), %%ymm13\n\t"         \
+    "*16+4(%[a]), %%ymm13\n\t"                \
     "vpmaddubsw %%ymm13, %%ymm8, %%ymm14\n\t" \
     "vpmaddubsw %%ymm13, %%ymm9, %%ymm15\n\t" \
     "vpaddw %%ymm14, %[r2], %[r2]\n\t"        \
     "vpaddw %%ymm15, %[r3], %[r3]\n\t"        \
     "vpbroadcastd " #I                        \
-    "*4(%[a0], %[s], 2), %%ymm10\n\t"         \
+    "*16+8(%[a]), %%ymm10\n\t"                \
     "vpmaddubsw %%ymm10, %%ymm8, %%ymm11\n\t" \
     "vpmaddubsw %%ymm10, %%ymm9, %%ymm12\n\t" \
     "vpaddw %%ymm11, %[r4], %[r4]\n\t"        \
     "vpaddw %%ymm12, %[r5], %[r5]\n\t"        \
     "vpbroadcastd " #I                        \
-    "*4(%[a3]), %%ymm13\n\t"                  \
+    "*16+12(%[a]), %%ymm13\n\t"               \
     "vpmaddubsw %%ymm13, %%ymm8, %%ymm14\n\t" \
     "vpmaddubsw %%ymm13, %%ymm9, %%ymm15\n\t" \
     "vpaddw %%ymm14, %[r6], %[r6]\n\t"        \
     "vpaddw %%ymm15, %[r7], %[r7]\n\t"
 
-inline void mac4_unpacked(const uint8_t* u, const uint8_t* a0, size_t stride, int64_t n,
-                          __m256i (*acc16)[2]) {
-    __m256i r0 = _mm256_setzero_si256(), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0,
-            r7 = r0;
-    const uint8_t* a3 = a0 + 3 * stride;
+inline void mac4_tile(const uint8_t* u, const uint8_t* tile, int64_t n, __m256i (*acc16)[2]) {
+    __m256i r0 = bcast4(tile), r1 = r0, r2 = bcast4(tile + 4), r3 = r2, r4 = bcast4(tile + 8),
+            r5 = r4, r6 = bcast4(tile + 12), r7 = r6;
+    const uint8_t* a = tile + 16;
     __asm__(
         "1:\n\t" BITNET_MAC4_STEP(0) BITNET_MAC4_STEP(1) BITNET_MAC4_STEP(2) BITNET_MAC4_STEP(3)
         "add $256, %[u]\n\t"
-        "add $16, %[a0]\n\t"
-        "add $16, %[a3]\n\t"
+        "add $64, %[a]\n\t"
         "sub $4, %[n]\n\t"
         "jnz 1b\n\t"
         : [r0] "+x"(r0), [r1] "+x"(r1), [r2] "+x"(r2), [r3] "+x"(r3), [r4] "+x"(r4),
-          [r5] "+x"(r5), [r6] "+x"(r6), [r7] "+x"(r7), [u] "+r"(u), [a0] "+r"(a0), [a3] "+r"(a3),
-          [n] "+r"(n)
-        : [s] "r"(stride)
+          [r5] "+x"(r5), [r6] "+x"(r6), [r7] "+x"(r7), [u] "+r"(u), [a] "+r"(a), [n] "+r"(n)
+        :
         : "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
     acc16[0][0] = r0;
     acc16[0][1] = r1;
@@ -256,111 +265,122 @@ inline void mac4_unpacked(const uint8_t* u, const uint8_t* a0, size_t stride, in
 }
 #undef BITNET_MAC4_STEP
 
-template <int T, int N>
-inline void mac_tile(const uint8_t* u, const uint8_t* const* act, size_t stride,
-                     __m256i (*acc16)[2]) {
-    if constexpr (T == 4)
-        mac4_unpacked(u, act[0], stride, N, acc16);
-    else
-        mac_unpacked<T, N>(u, act, acc16);
-}
-
-template <int T>
-inline void unpacked_tile(const GemmArgs& g, const uint8_t* u, int64_t b, int64_t nb, int64_t t0,
-                          const __m256 dw[2], float* sums) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const uint8_t* act[T];
-    __m256i acc16[T][2];
-    for (int t = 0; t < T; ++t) {
-        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + offsetof(BlockQ8K, qs) +
-                 static_cast<size_t>(b) * sizeof(BlockQ8K);
-    }
-    mac_tile<T, 64>(u, act, g.act_row_bytes, acc16);
-    for (int t = 0; t < T; ++t) {
-        const auto k = static_cast<size_t>((t0 + t) * nb + b);
-        const __m256i qsum = _mm256_set1_epi32(g.block_qsum[k]);
-        const __m256 da = _mm256_set1_ps(g.block_d[k]);
-        float* sum = sums + 16 * (t0 + t);
-        for (int h = 0; h < 2; ++h) {
-            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(acc16[t][h], ones), qsum);
-            _mm256_storeu_ps(sum + 8 * h, _mm256_add_ps(_mm256_loadu_ps(sum + 8 * h),
-                                                        _mm256_mul_ps(_mm256_cvtepi32_ps(isum),
-                                                                      _mm256_mul_ps(da, dw[h]))));
-        }
+// One TQ2_0 block of one token: isum[h] (rows 8h..8h+7) joins its float sums as the reference
+// adds it, sum += isum * (da * dw); after the last block y = scale * sum goes out directly,
+// amid the arithmetic (a pass of its own stalled on the stores' cache misses).
+inline void tq2_0_block_sums(const __m256i isum[2], float da, const __m256 dw[2], float* sum,
+                             float* y, bool last, float scale) {
+    const __m256 vda = _mm256_set1_ps(da);
+    for (int h = 0; h < 2; ++h) {
+        const __m256 s =
+            _mm256_add_ps(_mm256_loadu_ps(sum + 8 * h),
+                          _mm256_mul_ps(_mm256_cvtepi32_ps(isum[h]), _mm256_mul_ps(vda, dw[h])));
+        if (last)
+            _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(_mm256_set1_ps(scale), s));
+        else
+            _mm256_storeu_ps(sum + 8 * h, s);
     }
 }
 
 void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
-    const int64_t nb = g.cols / kQK;
+    const int64_t nb = g.cols / kQK, n = g.n_tokens, n_tiles = n / kActTileTokens;
     constexpr size_t kGroupBlock = 16 * sizeof(BlockTQ2_0);
     const uint8_t* base = g.w + static_cast<size_t>(group * nb) * kGroupBlock;
+    // GemmArgs' fields in locals: the stores through float pointers below would otherwise make
+    // the compiler read them again for every token.
+    const float* const block_d = g.block_d;
+    const int32_t* const block_qsum = g.block_qsum;
+    float* const y = g.y + static_cast<size_t>(group * 16);
+    const auto ldy = static_cast<size_t>(g.ldy);
+    const float scale = g.scale;
+    const __m256i ones = _mm256_set1_epi16(1);
     alignas(32) uint8_t u[64 * 64];
     thread_local std::vector<float> sums;
-    sums.assign(static_cast<size_t>(16 * g.n_tokens), 0.0f);
+    sums.assign(static_cast<size_t>(16 * n), 0.0f);
+    float* const sum = sums.data();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
         unpack_vectors(blk, 16, u);
         const __m128i* d = reinterpret_cast<const __m128i*>(blk + 16 * 64);
         const __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128(d)),
                               _mm256_cvtph_ps(_mm_loadu_si128(d + 1))};
-        int64_t t = 0;
-        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile<4>(g, u, b, nb, t, dw, sums.data());
-        for (; t < g.n_tokens; ++t) unpacked_tile<1>(g, u, b, nb, t, dw, sums.data());
-    }
-    const __m256 scale = _mm256_set1_ps(g.scale);
-    for (int64_t t = 0; t < g.n_tokens; ++t) {
-        float* y = g.y + static_cast<size_t>(t) * static_cast<size_t>(g.ldy) +
-                   static_cast<size_t>(group * 16);
-        const float* sum = sums.data() + 16 * t;
-        _mm256_storeu_ps(y, _mm256_mul_ps(scale, _mm256_loadu_ps(sum)));
-        _mm256_storeu_ps(y + 8, _mm256_mul_ps(scale, _mm256_loadu_ps(sum + 8)));
-    }
-}
-
-// The same for I2_S: a 128-value block of a group (8 vectors) unpacked into 2 KiB, int16
-// sums per block widened into per-token int32 sums, the scalar reference's epilogue at the end.
-template <int T, int N>
-inline void unpacked_tile_i2s(const GemmArgs& g, const uint8_t* u, int64_t q0, int64_t t0,
-                              int32_t* isums) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const uint8_t* act[T];
-    __m256i acc16[T][2];
-    for (int t = 0; t < T; ++t) {
-        act[t] = g.act + static_cast<size_t>(t0 + t) * g.act_row_bytes + 8 +
-                 static_cast<size_t>(16 * q0);
-    }
-    mac_tile<T, N>(u, act, g.act_row_bytes, acc16);
-    for (int t = 0; t < T; ++t) {
-        int32_t* sum = isums + 16 * (t0 + t);
-        for (int h = 0; h < 2; ++h) {
-            __m256i* p = reinterpret_cast<__m256i*>(sum + 8 * h);
-            _mm256_storeu_si256(
-                p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_madd_epi16(acc16[t][h], ones)));
+        const bool last = b + 1 == nb;
+        const uint8_t* tile = g.act_tiles + act_tile_offset(g.cols, n_tiles, b, 0);
+        for (int64_t j = 0; j < n_tiles; ++j, tile += 16 + 16 * kChunkSteps) {
+            // The next block's 17 lines of codes and scales, one per tile.
+            if (j < 17)
+                _mm_prefetch(reinterpret_cast<const char*>(blk) + kGroupBlock + 64 * j,
+                             _MM_HINT_T0);
+            __m256i acc16[4][2];
+            mac4_tile(u, tile, kChunkSteps, acc16);  // sums of weights -1..1 times values
+            for (int k = 0; k < 4; ++k) {
+                const auto t = static_cast<size_t>(4 * j + k);
+                const __m256i isum[2] = {_mm256_madd_epi16(acc16[k][0], ones),
+                                         _mm256_madd_epi16(acc16[k][1], ones)};
+                tq2_0_block_sums(isum, block_d[t * static_cast<size_t>(nb) + b], dw, sum + 16 * t,
+                                 y + t * ldy, last, scale);
+            }
+        }
+        for (int64_t t = 4 * n_tiles; t < n; ++t) {
+            const auto k = static_cast<size_t>(t * nb + b);
+            __m256i acc16[2];
+            mac1_unpacked<kChunkSteps>(u,
+                                       g.act + static_cast<size_t>(t) * g.act_row_bytes +
+                                           offsetof(BlockQ8K, qs) +
+                                           static_cast<size_t>(b) * sizeof(BlockQ8K),
+                                       acc16);  // sums of codes 0..2 times values
+            const __m256i qsum = _mm256_set1_epi32(block_qsum[k]);
+            const __m256i isum[2] = {_mm256_sub_epi32(_mm256_madd_epi16(acc16[0], ones), qsum),
+                                     _mm256_sub_epi32(_mm256_madd_epi16(acc16[1], ones), qsum)};
+            tq2_0_block_sums(isum, block_d[k], dw, sum + 16 * t, y + static_cast<size_t>(t) * ldy,
+                             last, scale);
         }
     }
 }
 
+// The same for I2_S: two 128-value blocks of a group (16 vectors, a chunk of 64 steps; a last
+// single block is a chunk of 32) unpacked into 4 KiB, int16 sums per chunk widened into
+// per-token int32 sums (the tiles' headers are zero), the scalar reference's epilogue at the end.
 void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
-    const int64_t nq = g.cols / 16;
+    const int64_t nq = g.cols / 16, n = g.n_tokens, n_tiles = n / kActTileTokens;
     const uint8_t* base = g.w + static_cast<size_t>(group * nq) * 64;
+    const __m256i ones = _mm256_set1_epi16(1);
     alignas(32) uint8_t u[64 * 64];
     thread_local std::vector<int32_t> isums;
-    isums.assign(static_cast<size_t>(16 * g.n_tokens), 0);
-    int64_t q0 = 0;
-    for (; q0 + 16 <= nq; q0 += 16) {  // two 128-value blocks: 64 steps
-        unpack_vectors(base + static_cast<size_t>(q0) * 64, 16, u);
-        int64_t t = 0;
-        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4, 64>(g, u, q0, t, isums.data());
-        for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1, 64>(g, u, q0, t, isums.data());
-    }
-    if (q0 < nq) {  // a last single block
-        unpack_vectors(base + static_cast<size_t>(q0) * 64, 8, u);
-        int64_t t = 0;
-        for (; t + 4 <= g.n_tokens; t += 4) unpacked_tile_i2s<4, 32>(g, u, q0, t, isums.data());
-        for (; t < g.n_tokens; ++t) unpacked_tile_i2s<1, 32>(g, u, q0, t, isums.data());
+    isums.assign(static_cast<size_t>(16 * n), 0);
+    const auto add_sums = [&](int64_t t, const __m256i acc16[2]) {
+        for (int h = 0; h < 2; ++h) {
+            auto* p = reinterpret_cast<__m256i*>(isums.data() + 16 * t + 8 * h);
+            _mm256_storeu_si256(
+                p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_madd_epi16(acc16[h], ones)));
+        }
+    };
+    for (int64_t q0 = 0, c = 0; q0 < nq; q0 += 16, ++c) {
+        const int64_t nv = std::min<int64_t>(16, nq - q0);  // 16, or 8 for a last single block
+        const uint8_t* chunk = base + static_cast<size_t>(q0) * 64;
+        unpack_vectors(chunk, nv, u);
+        const int64_t steps = 4 * nv;
+        const uint8_t* tile = g.act_tiles + act_tile_offset(g.cols, n_tiles, c, 0);
+        for (int64_t j = 0; j < n_tiles; ++j, tile += 16 + 16 * steps) {
+            if (j < 16)  // the next chunk's lines, one per tile
+                _mm_prefetch(reinterpret_cast<const char*>(chunk) + 1024 + 64 * j, _MM_HINT_T0);
+            __m256i acc16[4][2];
+            mac4_tile(u, tile, steps, acc16);
+            for (int k = 0; k < 4; ++k) add_sums(4 * j + k, acc16[k]);
+        }
+        for (int64_t t = 4 * n_tiles; t < n; ++t) {
+            const uint8_t* a =
+                g.act + static_cast<size_t>(t) * g.act_row_bytes + 8 + static_cast<size_t>(16 * q0);
+            __m256i acc16[2];
+            if (nv == 16)
+                mac1_unpacked<64>(u, a, acc16);
+            else
+                mac1_unpacked<32>(u, a, acc16);
+            add_sums(t, acc16);
+        }
     }
     const __m256 scale = _mm256_set1_ps(g.scale);
-    for (int64_t t = 0; t < g.n_tokens; ++t) {
+    for (int64_t t = 0; t < n; ++t) {
         const uint8_t* a = g.act + static_cast<size_t>(t) * g.act_row_bytes;
         float s = 0;
         int32_t qsum = 0;
@@ -583,7 +603,7 @@ int64_t run(const GemmArgs& g, int64_t r0, int64_t r1) {
 }  // namespace
 
 int64_t gemm_rows16_tq2_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
-    if (g.n_tokens >= 4) {
+    if (g.n_tokens >= kActTileTokens && g.act_tiles != nullptr) {
         for (int64_t grp = r0 / 16; grp < r1 / 16; ++grp) rows16_tq2_0_batched(g, grp);
         return r1;
     }
@@ -732,11 +752,60 @@ int64_t gemm_q8_0_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
 }
 
 int64_t gemm_rows16_i2s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
-    if (g.n_tokens >= 4) {
+    if (g.n_tokens >= kActTileTokens && g.act_tiles != nullptr) {
         for (int64_t grp = r0 / 16; grp < r1 / 16; ++grp) rows16_i2s_batched(g, grp);
         return r1;
     }
     return run<rows16_i2s<2>, rows16_i2s<1>>(g, r0, r1);
+}
+
+size_t act_tiles_bytes(int64_t cols, int64_t n_tokens) {
+    const int64_t chunks = (cols / 4 + kChunkSteps - 1) / kChunkSteps;
+    return static_cast<size_t>(n_tokens / kActTileTokens * (16 * chunks + 4 * cols));
+}
+
+void pack_act_tile_avx2(ActFormat f, const uint8_t* act, size_t row_bytes, int64_t cols,
+                        int64_t n_tiles, int64_t j, uint8_t* tiles) {
+    const bool q8_k = f == ActFormat::Q8_K;
+    const int64_t chunks = (cols / 4 + kChunkSteps - 1) / kChunkSteps;
+    const __m128i ones = _mm_set1_epi8(1);
+    for (int64_t c = 0; c < chunks; ++c) {
+        const uint8_t* src[4];
+        for (int k = 0; k < 4; ++k) {
+            const uint8_t* row = act + static_cast<size_t>(4 * j + k) * row_bytes;
+            src[k] = q8_k ? row + static_cast<size_t>(c) * sizeof(BlockQ8K) + offsetof(BlockQ8K, qs)
+                          : row + sizeof(I8TokenHeader) + static_cast<size_t>(4 * kChunkSteps * c);
+        }
+        uint8_t* dst = tiles + act_tile_offset(cols, n_tiles, c, j);
+        // Per token, int16 lanes 2i and 2i + 1: values 4i, 4i + 1 and 4i + 2, 4i + 3 summed (at
+        // most 2 x 127 per step, 16 steps per lane).
+        __m128i pairs[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(),
+                            _mm_setzero_si128()};
+        const int64_t steps = chunk_steps(cols, c);
+        for (int64_t s = 0; s < steps; s += 4) {  // 4 steps of 4 tokens: a 4 x 4 dword transpose
+            __m128i x[4];
+            for (int k = 0; k < 4; ++k) {
+                x[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[k] + 4 * s));
+                pairs[k] = _mm_add_epi16(pairs[k], _mm_maddubs_epi16(ones, x[k]));
+            }
+            const __m128i t0 = _mm_unpacklo_epi32(x[0], x[1]), t1 = _mm_unpackhi_epi32(x[0], x[1]);
+            const __m128i t2 = _mm_unpacklo_epi32(x[2], x[3]), t3 = _mm_unpackhi_epi32(x[2], x[3]);
+            auto* out = reinterpret_cast<__m128i*>(dst + 16 + 16 * s);
+            _mm_storeu_si128(out, _mm_unpacklo_epi64(t0, t2));
+            _mm_storeu_si128(out + 1, _mm_unpackhi_epi64(t0, t2));
+            _mm_storeu_si128(out + 2, _mm_unpacklo_epi64(t1, t3));
+            _mm_storeu_si128(out + 3, _mm_unpackhi_epi64(t1, t3));
+        }
+        int32_t init[4] = {0, 0, 0, 0};
+        if (q8_k) {
+            for (int k = 0; k < 4; ++k) {  // the chunk's two pair sums (|sum| <= 128 x 127)
+                __m128i p = _mm_add_epi16(pairs[k], _mm_shuffle_epi32(pairs[k], 0x4E));
+                p = _mm_add_epi16(p, _mm_shuffle_epi32(p, 0xB1));
+                init[k] = _mm_cvtsi128_si32(_mm_sub_epi16(_mm_setzero_si128(), p));
+            }
+        }
+        std::memcpy(dst, init, sizeof(init));
+    }
 }
 
 }  // namespace bitnet

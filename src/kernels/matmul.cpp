@@ -83,6 +83,13 @@ int64_t padded_rows(const WeightMatrix& w) {
     return (w.rows + 15) / 16 * 16;
 }
 
+// The kernels that take a batch's tokens 4 at a time from token tiles.
+bool reads_act_tiles(const WeightMatrix& w) {
+    if (!w.rows16) return false;
+    const GemmFn f = gemm_rows16_for(w.type);
+    return f == gemm_rows16_tq2_0_avx2 || f == gemm_rows16_i2s_avx2;
+}
+
 }  // namespace
 
 void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
@@ -91,6 +98,7 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
     const WeightMatrix& w0 = *ws[0];
     const ActFormat f = act_format_for(w0.type);
     bool any_rows16_q8 = false;
+    bool tiles = false;
     for (const WeightMatrix* w : ws) {
         if (w->cols != w0.cols || act_format_for(w->type) != f) {
             // Matrices of different input formats (a mixed-type file): one call each.
@@ -99,6 +107,7 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
             return;
         }
         any_rows16_q8 = any_rows16_q8 || (f == ActFormat::Q8_0 && w->rows16);
+        tiles = tiles || (n_tokens >= kActTileTokens && reads_act_tiles(*w));
     }
     const int64_t cols = w0.cols;
     const size_t arow = act_row_bytes(f, cols);
@@ -115,8 +124,12 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
         scratch.d.resize(static_cast<size_t>(n_tokens * nb));
         scratch.u8.resize(static_cast<size_t>(n_tokens * cols));
     }
-    pool.parallel_for(n_tokens, 1, [&](int, int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n_tiles = tiles ? n_tokens / kActTileTokens : 0;
+    if (tiles) scratch.tiles.resize(act_tiles_bytes(cols, n_tokens));
+    // With tiles, tokens go in fours: the thread that quantizes a tile's rows packs it.
+    const int64_t unit = tiles ? kActTileTokens : 1;
+    pool.parallel_for((n_tokens + unit - 1) / unit, 1, [&](int, int64_t u0, int64_t u1) {
+        for (int64_t t = u0 * unit; t < std::min(u1 * unit, n_tokens); ++t) {
             uint8_t* row = act + static_cast<size_t>(t) * arow;
             quantize_activation_row(f, x + t * cols, row, cols);
             if (f == ActFormat::Q8_K) {
@@ -138,6 +151,8 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
                 }
             }
         }
+        for (int64_t j = u0; j < std::min(u1, n_tiles); ++j)
+            pack_act_tile_avx2(f, act, arow, cols, n_tiles, j, scratch.tiles.data());
     });
     struct Job {
         const WeightMatrix* w;
@@ -162,6 +177,7 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
             throw Error("internal: a rows16 matrix without its kernel");
         if (j.gemm != nullptr) {
             j.g = {w.data, w.row_bytes, w.cols, w.scale, act, arow, n_tokens, ys[i], w.rows};
+            if (tiles) j.g.act_tiles = scratch.tiles.data();
             if (f == ActFormat::Q8_K) {
                 j.g.block_qsum = scratch.qsum.data();
                 j.g.block_d = scratch.d.data();

@@ -35,7 +35,8 @@ struct MatmulScratch {
     std::vector<uint8_t> act;
     std::vector<int32_t> qsum;  // per token and block (Q8_K activations, tiled kernels)
     std::vector<float> d;
-    std::vector<uint8_t> u8;  // Q8_0 activations + 128 (rows16 Q8_0 weights)
+    std::vector<uint8_t> u8;     // Q8_0 activations + 128 (rows16 Q8_0 weights)
+    std::vector<uint8_t> tiles;  // token tiles (kernels/gemm.h) for the AVX2 rows16 kernels
 };
 
 // x: n_tokens rows of cols floats; y: n_tokens rows of `rows` floats.

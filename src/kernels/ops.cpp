@@ -9,19 +9,32 @@
 
 namespace bitnet {
 
-void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
-    // ggml sums the float squares in double; four running sums instead of one keep the
-    // latency of the double adds out of the way (a different rounding of the double sum, far
-    // below what the float mean can show).
-    double s4[4] = {0.0, 0.0, 0.0, 0.0};
-    int64_t k = 0;
-    for (; k + 4 <= n; k += 4) {
-        for (int j = 0; j < 4; ++j) s4[j] += static_cast<double>(x[k + j] * x[k + j]);
-    }
-    double sum = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-    for (; k < n; ++k) sum += static_cast<double>(x[k] * x[k]);
+float rms_scale(double sum, int64_t n, float eps) {
     const float mean = static_cast<float>(sum / static_cast<double>(n));
-    const float scale = 1.0f / std::sqrt(mean + eps);
+    return 1.0f / std::sqrt(mean + eps);
+}
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    if (active_isa() >= Isa::Avx2) {
+        rms_norm_avx2(x, w, y, n, eps);
+    } else {
+        rms_norm_scalar(x, w, y, n, eps);
+    }
+}
+
+void rms_norm_scalar(const float* x, const float* w, float* y, int64_t n, float eps) {
+    // ggml sums the float squares in double. Here they go into eight running sums (lane j: every
+    // value whose index is j mod 8), as two AVX2 vectors hold them, combined in a fixed order, the
+    // rest added one by one: a different rounding of the double sum than ggml's single one, far
+    // below what the float mean can show, and the same in rms_norm_avx2.
+    double s[8] = {};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        for (int j = 0; j < 8; ++j) s[j] += static_cast<double>(x[k + j] * x[k + j]);
+    }
+    double sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; k < n; ++k) sum += static_cast<double>(x[k] * x[k]);
+    const float scale = rms_scale(sum, n, eps);
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
     if (w != nullptr) {
         for (int64_t i = 0; i < n; ++i) y[i] = y[i] * w[i];

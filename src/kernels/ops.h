@@ -9,6 +9,11 @@ namespace bitnet {
 
 // y = x / sqrt(mean(x²) + eps) · w   (w may be null)
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+void rms_norm_scalar(const float* x, const float* w, float* y, int64_t n, float eps);
+// The float scale 1 / sqrt(mean + eps) of rms_norm from the double sum of the n squares (not
+// inline: the AVX2 file calls this one instead of emitting an AVX2 copy that the linker could
+// pick for the scalar code).
+float rms_scale(double sum, int64_t n, float eps);
 
 enum class RopeStyle { Normal, Neox };
 // Rotates the first `rot_dims` of each of `n_heads` heads (head_dim apart) at position `pos`.

@@ -480,6 +480,30 @@ bool i8_token_from_float_avx2(const float* x, void* dst, int64_t n) {
     return true;
 }
 
+void rms_norm_avx2(const float* x, const float* w, float* y, int64_t n, float eps) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;  // lanes 0-3 and 4-7 of rms_norm's eight sums
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const __m256 v = _mm256_loadu_ps(x + k);
+        const __m256 sq = _mm256_mul_ps(v, v);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+    }
+    alignas(32) double t[4];
+    _mm256_store_pd(t, _mm256_add_pd(s0, s1));  // t[j] = s[j] + s[j + 4]
+    double sum = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; k < n; ++k) sum += static_cast<double>(x[k] * x[k]);
+    const float scale = rms_scale(sum, n, eps);
+    const __m256 vs = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+        if (w != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; ++i) y[i] = w != nullptr ? (x[i] * scale) * w[i] : x[i] * scale;
+}
+
 void relu_squared_glu_avx2(float* g, const float* u, int64_t n) {
     const __m256 zero = _mm256_setzero_ps();
     int64_t i = 0;

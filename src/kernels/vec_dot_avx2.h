@@ -23,6 +23,8 @@ bool i8_token_from_float_avx2(const float* x, void* dst, int64_t n);
 // relu_squared_glu (kernels/ops.h): max(x, 0) keeps the scalar code's NaN -> 0, so results
 // are identical.
 void relu_squared_glu_avx2(float* g, const float* u, int64_t n);
+// rms_norm (kernels/ops.h): its eight double sums in two vectors, the same operations.
+void rms_norm_avx2(const float* x, const float* w, float* y, int64_t n, float eps);
 // silu_glu and exp_f32 (kernels/ops.h): the scalar code's double operations, four lanes at a
 // time, so results are identical.
 void silu_glu_avx2(float* g, const float* u, int64_t n);

@@ -168,6 +168,30 @@ TEST(Kernels, Avx2ReluSquaredGluMatchesScalar) {
     }
 }
 
+TEST(Kernels, Avx2RmsNormMatchesScalar) {
+    if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
+    for (const int64_t n : {1, 7, 8, 9, 64, 2560, 6917}) {
+        auto x = randn(static_cast<size_t>(n), static_cast<uint32_t>(n), 3.0f);
+        const auto w = randn(x.size(), 5);
+        if (n > 9) {  // magnitudes far apart, for the double sums' rounding
+            x[3] = 3.0e18f;
+            x[n - 2] = 1.0e-20f;
+            x[n / 2] = -7.5e12f;
+        }
+        for (const bool weighted : {false, true}) {
+            std::vector<float> want(x.size()), got(x.size());
+            const float* wp = weighted ? w.data() : nullptr;
+            rms_norm_scalar(x.data(), wp, want.data(), n, 1e-6f);
+            rms_norm_avx2(x.data(), wp, got.data(), n, 1e-6f);
+            for (size_t i = 0; i < x.size(); ++i) {
+                ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0)
+                    << "n " << n << " weighted " << weighted << " i " << i << ": " << got[i]
+                    << " vs " << want[i];
+            }
+        }
+    }
+}
+
 // exp_f32 against the C library's expf over a sweep of every 4099th float bit pattern (both
 // signs, subnormals, infinities, NaN): at most 1 ulp apart (an exhaustive run over all 2^32
 // inputs found 170645 differing by 1 ulp, none by more). Scalar code only, so it also runs

@@ -266,14 +266,15 @@ inline void mac4_tile(const uint8_t* u, const uint8_t* tile, int64_t n, __m256i 
 #undef BITNET_MAC4_STEP
 
 // One TQ2_0 block of one token: isum[h] (rows 8h..8h+7) joins its float sums as the reference
-// adds it, sum += isum * (da * dw); after the last block y = scale * sum goes out directly,
-// amid the arithmetic (a pass of its own stalled on the stores' cache misses).
+// adds it, sum += isum * (da * dw), from sum = 0 at the first block (not read: the buffer is not
+// cleared); after the last block y = scale * sum goes out directly, amid the arithmetic (a pass
+// of its own stalled on the stores' cache misses).
 inline void tq2_0_block_sums(const __m256i isum[2], float da, const __m256 dw[2], float* sum,
-                             float* y, bool last, float scale) {
+                             float* y, bool first, bool last, float scale) {
     const __m256 vda = _mm256_set1_ps(da);
     for (int h = 0; h < 2; ++h) {
         const __m256 s =
-            _mm256_add_ps(_mm256_loadu_ps(sum + 8 * h),
+            _mm256_add_ps(first ? _mm256_setzero_ps() : _mm256_loadu_ps(sum + 8 * h),
                           _mm256_mul_ps(_mm256_cvtepi32_ps(isum[h]), _mm256_mul_ps(vda, dw[h])));
         if (last)
             _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(_mm256_set1_ps(scale), s));
@@ -296,7 +297,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
     const __m256i ones = _mm256_set1_epi16(1);
     alignas(32) uint8_t u[64 * 64];
     thread_local std::vector<float> sums;
-    sums.assign(static_cast<size_t>(16 * n), 0.0f);
+    sums.resize(static_cast<size_t>(16 * n));
     float* const sum = sums.data();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
@@ -304,7 +305,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
         const __m128i* d = reinterpret_cast<const __m128i*>(blk + 16 * 64);
         const __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128(d)),
                               _mm256_cvtph_ps(_mm_loadu_si128(d + 1))};
-        const bool last = b + 1 == nb;
+        const bool first = b == 0, last = b + 1 == nb;
         const uint8_t* tile = g.act_tiles + act_tile_offset(g.cols, n_tiles, b, 0);
         for (int64_t j = 0; j < n_tiles; ++j, tile += 16 + 16 * kChunkSteps) {
             // The next block's 17 lines of codes and scales, one per tile.
@@ -318,7 +319,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
                 const __m256i isum[2] = {_mm256_madd_epi16(acc16[k][0], ones),
                                          _mm256_madd_epi16(acc16[k][1], ones)};
                 tq2_0_block_sums(isum, block_d[t * static_cast<size_t>(nb) + b], dw, sum + 16 * t,
-                                 y + t * ldy, last, scale);
+                                 y + t * ldy, first, last, scale);
             }
         }
         for (int64_t t = 4 * n_tiles; t < n; ++t) {
@@ -333,7 +334,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
             const __m256i isum[2] = {_mm256_sub_epi32(_mm256_madd_epi16(acc16[0], ones), qsum),
                                      _mm256_sub_epi32(_mm256_madd_epi16(acc16[1], ones), qsum)};
             tq2_0_block_sums(isum, block_d[k], dw, sum + 16 * t, y + static_cast<size_t>(t) * ldy,
-                             last, scale);
+                             first, last, scale);
         }
     }
 }
@@ -347,15 +348,16 @@ void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
     const __m256i ones = _mm256_set1_epi16(1);
     alignas(32) uint8_t u[64 * 64];
     thread_local std::vector<int32_t> isums;
-    isums.assign(static_cast<size_t>(16 * n), 0);
+    isums.resize(static_cast<size_t>(16 * n));
+    bool first = true;  // the first chunk's sums are stored, not added (the buffer is not cleared)
     const auto add_sums = [&](int64_t t, const __m256i acc16[2]) {
         for (int h = 0; h < 2; ++h) {
             auto* p = reinterpret_cast<__m256i*>(isums.data() + 16 * t + 8 * h);
-            _mm256_storeu_si256(
-                p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_madd_epi16(acc16[h], ones)));
+            const __m256i s = _mm256_madd_epi16(acc16[h], ones);
+            _mm256_storeu_si256(p, first ? s : _mm256_add_epi32(_mm256_loadu_si256(p), s));
         }
     };
-    for (int64_t q0 = 0, c = 0; q0 < nq; q0 += 16, ++c) {
+    for (int64_t q0 = 0, c = 0; q0 < nq; q0 += 16, ++c, first = false) {
         const int64_t nv = std::min<int64_t>(16, nq - q0);  // 16, or 8 for a last single block
         const uint8_t* chunk = base + static_cast<size_t>(q0) * 64;
         unpack_vectors(chunk, nv, u);

@@ -191,9 +191,11 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
     }
     // Rows in chunks of 16 keep a weight row hot while it meets every token; all matrices'
     // rows are split in one parallel region. A prompt's batch takes milliseconds per region:
-    // there the rows go in about 8 pieces per thread, taken by whichever thread is free, so a
-    // thread held up by the host (a shared machine's vCPU) delays the region by at most the
-    // piece it holds, not by its whole share. Decoding (one token, or a few sequences' tokens
+    // there the rows go one 16-row group at a time to whichever thread is free, so a thread
+    // held up by the host (a shared machine's vCPU) delays the region by at most the group it
+    // holds, not by its whole share, and the threads end within a group of each other (pieces of
+    // 1/8 of a thread's share left the other thread spinning for half a piece on average: pool
+    // spin 1.2 -> 0.6 % of a pp128's samples). Decoding (one token, or a few sequences' tokens
     // at once) has short regions, bound by bandwidth, and each thread streams one contiguous
     // share; pieces measured no better for one token.
     const auto body = [&](int, int64_t c0, int64_t c1) {
@@ -212,8 +214,7 @@ void matmul_shared(std::span<const WeightMatrix* const> ws, const float* x, int6
         }
     };
     if (n_tokens >= kPiecesMinTokens && pool.size() > 1) {
-        const int64_t piece = std::max<int64_t>(16, (total / (8 * pool.size()) + 15) / 16 * 16);
-        pool.parallel_pieces(total, piece, body);
+        pool.parallel_pieces(total, 16, body);
     } else {
         pool.parallel_for(total, 16, body);
     }

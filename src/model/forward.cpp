@@ -180,7 +180,17 @@ void Forward::attend(int il) {
         }
         const int64_t jobs = first.back();
         a.partial.resize(static_cast<size_t>(jobs * group * stride));
-        pool.parallel_for(jobs, 1, [&](int thread, int64_t begin, int64_t end) {
+        // A batch's rows have ever more keys (causal): cut into two contiguous halves, a wave of
+        // a 512-token prompt left one thread three times the other's work. There the threads
+        // take jobs one at a time; a job's result does not depend on which thread runs it.
+        const auto over_jobs = [&](int64_t n,
+                                   const std::function<void(int, int64_t, int64_t)>& fn) {
+            if (n_tokens > 1)
+                pool.parallel_pieces(n, 1, fn);
+            else
+                pool.parallel_for(n, 1, fn);
+        };
+        over_jobs(jobs, [&](int thread, int64_t begin, int64_t end) {
             float* s = a.scores.data() +
                        static_cast<size_t>(thread) * static_cast<size_t>(group * kKeyChunk);
             for (int64_t job = begin; job < end; ++job) {
@@ -231,7 +241,7 @@ void Forward::attend(int il) {
             }
         });
         // Merge the chunks of each row, KV head and query head, in chunk order.
-        pool.parallel_for((t1 - t0) * h.n_head_kv, 1, [&](int, int64_t begin, int64_t end) {
+        over_jobs((t1 - t0) * h.n_head_kv, [&](int, int64_t begin, int64_t end) {
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t row = item / h.n_head_kv, kvh = item % h.n_head_kv;
                 const int64_t t = t0 + row;

@@ -33,7 +33,8 @@ struct GemmArgs {
     // Q8_0 activations for rows16 Q8_0 weights: every value + 128 as unsigned ([t * cols + i]).
     const uint8_t* act_u8 = nullptr;
     // Token tiles (below) of the first n_tokens / 4 * 4 tokens, for the AVX2 rows16 TQ2_0 and
-    // I2_S kernels, which need them for batches of 4 or more tokens.
+    // I2_S kernels: with them they take batches of 4 or more tokens four at a time, without them
+    // one or two at a time.
     const uint8_t* act_tiles = nullptr;
 };
 
@@ -52,6 +53,13 @@ size_t act_tiles_bytes(int64_t cols, int64_t n_tokens);
 // Writes tile j (tokens 4j..4j+3, quantized rows of row_bytes at act) of n_tiles into tiles.
 void pack_act_tile_avx2(ActFormat f, const uint8_t* act, size_t row_bytes, int64_t cols,
                         int64_t n_tiles, int64_t j, uint8_t* tiles);
+
+// The calling thread's scratch of at least n values for the kernels' per-token sums, kept by
+// kernels/matmul.cpp, a file compiled for every x86-64: a std::vector grown inside a file compiled
+// with -mavx2 instantiates members that scalar code shares, and the linker may keep those AVX2
+// copies for the scalar callers too (an illegal instruction on CPUs without AVX).
+float* thread_scratch_f32(size_t n);
+int32_t* thread_scratch_i32(size_t n);
 
 // Bytes of one 32-value block of a 16-row group in the rows16 Q8_0 layout (kernels/repack.h).
 constexpr size_t kRows16Q8Block = 8 * 64 + 32 + 32;

@@ -296,9 +296,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
     const float scale = g.scale;
     const __m256i ones = _mm256_set1_epi16(1);
     alignas(32) uint8_t u[64 * 64];
-    thread_local std::vector<float> sums;
-    sums.resize(static_cast<size_t>(16 * n));
-    float* const sum = sums.data();
+    float* const sum = thread_scratch_f32(static_cast<size_t>(16 * n));
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = base + static_cast<size_t>(b) * kGroupBlock;
         unpack_vectors(blk, 16, u);
@@ -347,12 +345,11 @@ void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
     const uint8_t* base = g.w + static_cast<size_t>(group * nq) * 64;
     const __m256i ones = _mm256_set1_epi16(1);
     alignas(32) uint8_t u[64 * 64];
-    thread_local std::vector<int32_t> isums;
-    isums.resize(static_cast<size_t>(16 * n));
+    int32_t* const isums = thread_scratch_i32(static_cast<size_t>(16 * n));
     bool first = true;  // the first chunk's sums are stored, not added (the buffer is not cleared)
     const auto add_sums = [&](int64_t t, const __m256i acc16[2]) {
         for (int h = 0; h < 2; ++h) {
-            auto* p = reinterpret_cast<__m256i*>(isums.data() + 16 * t + 8 * h);
+            auto* p = reinterpret_cast<__m256i*>(isums + 16 * t + 8 * h);
             const __m256i s = _mm256_madd_epi16(acc16[h], ones);
             _mm256_storeu_si256(p, first ? s : _mm256_add_epi32(_mm256_loadu_si256(p), s));
         }
@@ -392,7 +389,7 @@ void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
                    static_cast<size_t>(group * 16);
         for (int h = 0; h < 2; ++h) {
             const __m256i acc =
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(isums.data() + 16 * t + 8 * h));
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(isums + 16 * t + 8 * h));
             const __m256i isum = _mm256_sub_epi32(acc, _mm256_set1_epi32(qsum));
             const __m256 dot = _mm256_div_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(s));
             _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(scale, dot));
@@ -619,13 +616,12 @@ namespace {
 template <class Decode>
 int64_t iq2s_panels(const GemmArgs& g, int64_t r, int64_t r1, Decode&& decode) {
     const int64_t nb = g.cols / kQK;
-    thread_local std::vector<float> sums;
-    thread_local std::vector<const BlockQ8K*> act;
-    sums.resize(static_cast<size_t>(8 * g.n_tokens));
+    float* const sums = thread_scratch_f32(static_cast<size_t>(8 * g.n_tokens));
+    thread_local std::vector<const BlockQ8K*> act;  // only this file grows such vectors
     act.resize(static_cast<size_t>(g.n_tokens));
     Iq2sPanel p;
     for (; r + 8 <= r1; r += 8) {
-        std::fill(sums.begin(), sums.end(), 0.0f);
+        std::memset(sums, 0, static_cast<size_t>(8 * g.n_tokens) * sizeof(float));
         for (int64_t b = 0; b < nb; ++b) {
             decode(r, b, p);
             for (int64_t t = 0; t < g.n_tokens; ++t) {
@@ -635,14 +631,12 @@ int64_t iq2s_panels(const GemmArgs& g, int64_t r, int64_t r1, Decode&& decode) {
                     b;
             }
             int64_t t = 0;
-            for (; t + 4 <= g.n_tokens; t += 4)
-                iq2s_panel_tile<4>(p, act.data() + t, sums.data() + 8 * t);
-            for (; t < g.n_tokens; ++t) iq2s_panel_tile<1>(p, act.data() + t, sums.data() + 8 * t);
+            for (; t + 4 <= g.n_tokens; t += 4) iq2s_panel_tile<4>(p, act.data() + t, sums + 8 * t);
+            for (; t < g.n_tokens; ++t) iq2s_panel_tile<1>(p, act.data() + t, sums + 8 * t);
         }
         for (int64_t t = 0; t < g.n_tokens; ++t) {
             for (int k = 0; k < 8; ++k) {
-                g.y[static_cast<size_t>(t * g.ldy + r + k)] =
-                    g.scale * (0.125f * sums[static_cast<size_t>(8 * t + k)]);
+                g.y[static_cast<size_t>(t * g.ldy + r + k)] = g.scale * (0.125f * sums[8 * t + k]);
             }
         }
     }
@@ -788,7 +782,7 @@ void pack_act_tile_avx2(ActFormat f, const uint8_t* act, size_t row_bytes, int64
             __m128i x[4];
             for (int k = 0; k < 4; ++k) {
                 x[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[k] + 4 * s));
-                pairs[k] = _mm_add_epi16(pairs[k], _mm_maddubs_epi16(ones, x[k]));
+                if (q8_k) pairs[k] = _mm_add_epi16(pairs[k], _mm_maddubs_epi16(ones, x[k]));
             }
             const __m128i t0 = _mm_unpacklo_epi32(x[0], x[1]), t1 = _mm_unpackhi_epi32(x[0], x[1]);
             const __m128i t2 = _mm_unpacklo_epi32(x[2], x[3]), t3 = _mm_unpackhi_epi32(x[2], x[3]);

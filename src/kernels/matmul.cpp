@@ -47,6 +47,18 @@ GemmFn gemm_rows16_for(GgmlType weight) {
     return nullptr;
 }
 
+float* thread_scratch_f32(size_t n) {
+    thread_local std::vector<float> buffer;
+    if (buffer.size() < n) buffer.resize(n);
+    return buffer.data();
+}
+
+int32_t* thread_scratch_i32(size_t n) {
+    thread_local std::vector<int32_t> buffer;
+    if (buffer.size() < n) buffer.resize(n);
+    return buffer.data();
+}
+
 std::string kernel_name(const WeightMatrix& w) {
     if (w.rows16 && w.type == GgmlType::IQ2_S) return "avx2 4-bit codes";
     if (w.rows16) return active_isa() >= Isa::Avx512Vnni ? "avx512vnni rows16" : "avx2 rows16";

@@ -35,7 +35,8 @@ class ThreadPool {
     // The same, but [0, n) is cut into pieces of `piece` (a multiple of the caller's grain)
     // that the threads take in order, each the next one as soon as it is free: a thread that
     // the host or another process holds up leaves its share to the others. For long regions
-    // (prefill's matrix products); fn may run many times on one thread.
+    // and uneven work (a batch's matrix products and attention jobs); fn may run many times on
+    // one thread.
     void parallel_pieces(int64_t n, int64_t piece,
                          const std::function<void(int, int64_t, int64_t)>& fn);
 

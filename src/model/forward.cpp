@@ -180,9 +180,11 @@ void Forward::attend(int il) {
         }
         const int64_t jobs = first.back();
         a.partial.resize(static_cast<size_t>(jobs * group * stride));
-        // A batch's rows have ever more keys (causal): cut into two contiguous halves, a wave of
-        // a 512-token prompt left one thread three times the other's work. There the threads
-        // take jobs one at a time; a job's result does not depend on which thread runs it.
+        // A batch's rows have different numbers of keys (a prompt's ever more, causally; several
+        // sequences decoding together, their own): cut into two contiguous halves, a wave of a
+        // 512-token prompt left one thread three times the other's work. For any batch the
+        // threads take jobs one at a time; a job's result does not depend on which thread runs
+        // it.
         const auto over_jobs = [&](int64_t n,
                                    const std::function<void(int, int64_t, int64_t)>& fn) {
             if (n_tokens > 1)

@@ -582,7 +582,7 @@ nlohmann::json score_on(const std::string& path, const char* isa, const char* re
 
 // On AVX2: whole-model log-probabilities with the matrices held rows16 (TQ1_0 as TQ2_0) and
 // in their stored layout with the AVX2 row dots are identical; the scalar code differs only by
-// the float kernels' rounding (attention, norms, the F16 head).
+// the float kernels' rounding (attention, the F16 head).
 TEST(Rows16, Avx2WholeModelEqualsScalar) {
     if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
     TempDir tmp;

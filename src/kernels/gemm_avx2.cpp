@@ -178,14 +178,23 @@ inline void unpack_vectors(const uint8_t* blk, int64_t n, uint8_t* u) {
 // shorter when the row is.
 constexpr int64_t kChunkSteps = 64;
 
+inline int64_t act_chunks(int64_t cols) {
+    return (cols / 4 + kChunkSteps - 1) / kChunkSteps;
+}
+
 inline int64_t chunk_steps(int64_t cols, int64_t c) {
     return std::min<int64_t>(kChunkSteps, cols / 4 - kChunkSteps * c);
 }
 
-// Where tile j's part of chunk c starts.
+// Bytes of one tile's part of a chunk of `steps` steps: the header, then 4 tokens x 4 values.
+constexpr size_t tile_bytes(int64_t steps) {
+    return static_cast<size_t>(16 + 16 * steps);
+}
+
+// Where tile j's part of chunk c starts (every chunk before c is whole).
 inline size_t act_tile_offset(int64_t cols, int64_t n_tiles, int64_t c, int64_t j) {
-    return static_cast<size_t>(c * n_tiles * (16 + 16 * kChunkSteps) +
-                               j * (16 + 16 * chunk_steps(cols, c)));
+    return static_cast<size_t>(c * n_tiles) * tile_bytes(kChunkSteps) +
+           static_cast<size_t>(j) * tile_bytes(chunk_steps(cols, c));
 }
 
 // acc16[h] = codes · activations of one token (its row, act) over N unpacked steps of 4 values.
@@ -305,7 +314,7 @@ void rows16_tq2_0_batched(const GemmArgs& g, int64_t group) {
                               _mm256_cvtph_ps(_mm_loadu_si128(d + 1))};
         const bool first = b == 0, last = b + 1 == nb;
         const uint8_t* tile = g.act_tiles + act_tile_offset(g.cols, n_tiles, b, 0);
-        for (int64_t j = 0; j < n_tiles; ++j, tile += 16 + 16 * kChunkSteps) {
+        for (int64_t j = 0; j < n_tiles; ++j, tile += tile_bytes(kChunkSteps)) {
             // The next block's 17 lines of codes and scales, one per tile.
             if (j < 17)
                 _mm_prefetch(reinterpret_cast<const char*>(blk) + kGroupBlock + 64 * j,
@@ -360,7 +369,7 @@ void rows16_i2s_batched(const GemmArgs& g, int64_t group) {
         unpack_vectors(chunk, nv, u);
         const int64_t steps = 4 * nv;
         const uint8_t* tile = g.act_tiles + act_tile_offset(g.cols, n_tiles, c, 0);
-        for (int64_t j = 0; j < n_tiles; ++j, tile += 16 + 16 * steps) {
+        for (int64_t j = 0; j < n_tiles; ++j, tile += tile_bytes(steps)) {
             if (j < 16)  // the next chunk's lines, one per tile
                 _mm_prefetch(reinterpret_cast<const char*>(chunk) + 1024 + 64 * j, _MM_HINT_T0);
             __m256i acc16[4][2];
@@ -756,16 +765,14 @@ int64_t gemm_rows16_i2s_avx2(const GemmArgs& g, int64_t r0, int64_t r1) {
 }
 
 size_t act_tiles_bytes(int64_t cols, int64_t n_tokens) {
-    const int64_t chunks = (cols / 4 + kChunkSteps - 1) / kChunkSteps;
-    return static_cast<size_t>(n_tokens / kActTileTokens * (16 * chunks + 4 * cols));
+    return static_cast<size_t>(n_tokens / kActTileTokens * (16 * act_chunks(cols) + 4 * cols));
 }
 
 void pack_act_tile_avx2(ActFormat f, const uint8_t* act, size_t row_bytes, int64_t cols,
                         int64_t n_tiles, int64_t j, uint8_t* tiles) {
     const bool q8_k = f == ActFormat::Q8_K;
-    const int64_t chunks = (cols / 4 + kChunkSteps - 1) / kChunkSteps;
     const __m128i ones = _mm_set1_epi8(1);
-    for (int64_t c = 0; c < chunks; ++c) {
+    for (int64_t c = 0; c < act_chunks(cols); ++c) {
         const uint8_t* src[4];
         for (int k = 0; k < 4; ++k) {
             const uint8_t* row = act + static_cast<size_t>(4 * j + k) * row_bytes;

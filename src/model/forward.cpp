@@ -169,6 +169,17 @@ void Forward::attend(int il) {
     const auto chunks = [&](int64_t t) {
         return (position[static_cast<size_t>(t)] + kKeyChunk) / kKeyChunk;  // of pos + 1 keys
     };
+    // A batch's rows have different numbers of keys (a prompt's ever more, causally; several
+    // sequences decoding together, their own): cut into two contiguous halves, a wave of a
+    // 512-token prompt left one thread three times the other's work. For any batch the
+    // threads take jobs one at a time; a job's result does not depend on which thread runs
+    // it.
+    const auto over_jobs = [&](int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {
+        if (n_tokens > 1)
+            pool.parallel_pieces(n, 1, fn);
+        else
+            pool.parallel_for(n, 1, fn);
+    };
     std::vector<int64_t> first;  // first job of each row of the wave, then the total
     for (int64_t t0 = 0; t0 < n_tokens;) {
         first.assign(1, 0);
@@ -180,18 +191,6 @@ void Forward::attend(int il) {
         }
         const int64_t jobs = first.back();
         a.partial.resize(static_cast<size_t>(jobs * group * stride));
-        // A batch's rows have different numbers of keys (a prompt's ever more, causally; several
-        // sequences decoding together, their own): cut into two contiguous halves, a wave of a
-        // 512-token prompt left one thread three times the other's work. For any batch the
-        // threads take jobs one at a time; a job's result does not depend on which thread runs
-        // it.
-        const auto over_jobs = [&](int64_t n,
-                                   const std::function<void(int, int64_t, int64_t)>& fn) {
-            if (n_tokens > 1)
-                pool.parallel_pieces(n, 1, fn);
-            else
-                pool.parallel_for(n, 1, fn);
-        };
         over_jobs(jobs, [&](int thread, int64_t begin, int64_t end) {
             float* s = a.scores.data() +
                        static_cast<size_t>(thread) * static_cast<size_t>(group * kKeyChunk);

@@ -98,6 +98,15 @@ std::string Interp::render(const Program& program, const Value& context) {
     }
     auto root = std::make_shared<Scope>();
     root->parent = ctx;
+    struct BreakCycles {  // also when the render throws
+        std::vector<std::weak_ptr<DictData>>& assigned;
+        ~BreakCycles() {
+            for (const auto& w : assigned) {
+                if (const auto d = w.lock()) d->items.clear();
+            }
+            assigned.clear();
+        }
+    } break_cycles{assigned_};
     std::string out;
     exec(program.body, root, out);
     return out;
@@ -268,6 +277,7 @@ void Interp::assign(const Expr& target, const Value& v, const ScopePtr& scope) {
         if (ns.kind != Kind::Namespace)
             throw Error("cannot assign attribute on non-namespace object");
         ns.dict->set(Value::string(target.name), v);
+        assigned_.push_back(ns.dict);
         return;
     }
     // Tuple unpacking.

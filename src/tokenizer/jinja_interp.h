@@ -43,6 +43,10 @@ class Interp {
     int64_t now_;
     int64_t work_ = 0;
     int depth_ = 0;
+    // Namespaces assigned to during the render. `{% set ns.x = (ns, 1) %}` makes one hold
+    // itself, a cycle of shared pointers that would outlive the render; render() empties every
+    // one still alive at its end, which frees such cycles.
+    std::vector<std::weak_ptr<DictData>> assigned_;
 
     Flow exec(const Body& body, const ScopePtr& scope, std::string& out);
     Flow exec_one(const Stmt& s, const ScopePtr& scope, std::string& out);
